@@ -1,0 +1,197 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { ApiConfig } from '@orders/config';
+import { type Db, isDatabaseUnavailable, pingDatabase } from '@orders/db';
+import type { Logger } from '@orders/logger';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { registerDocs } from './docs.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { registerOrderRoutes } from './orders/orders.index.js';
+import { createOrdersService } from './orders/orders.service.js';
+import { fieldErrors, type Problem, ProblemError, problem } from './problem.js';
+
+export interface AppDeps {
+  readonly db: Db;
+  readonly logger: Logger;
+  readonly config: Pick<ApiConfig, 'serviceName' | 'limits'> & { readonly stream: string };
+  /** A fresh registry when absent. */
+  readonly metrics?: Metrics;
+  readonly now?: () => Date;
+}
+
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Builds the HTTP application. Nothing here reads the environment, listens on a port or installs a
+ * signal handler: `main.ts` does that, tests call `app.request()` on the same object.
+ */
+export function createApp(deps: AppDeps) {
+  const { db, logger, config } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const log = logger.child({ component: 'http' });
+
+  const app = new OpenAPIHono({
+    // Every validation failure (body, path, query) becomes the same 422 problem, raised into onError.
+    defaultHook: (result) => {
+      if (!result.success) {
+        const errors = fieldErrors(result.error.issues);
+        const detail = errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+        throw new ProblemError(422, 'validation_failed', detail, errors);
+      }
+    },
+  });
+
+  app.use(requestId());
+
+  // One log line and one histogram sample per request, after the response is known.
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const matched = routePath(c, -1);
+    const route = matched === '' || matched.includes('*') ? 'unmatched' : matched;
+    metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    log.info(
+      {
+        request_id: c.var.requestId,
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status: c.res.status,
+        ms: Math.round(seconds * 10_000) / 10,
+      },
+      'request',
+    );
+  });
+
+  app.use(
+    '/orders/*',
+    bodyLimit({
+      maxSize: config.limits.bodyBytes,
+      onError: () => {
+        throw new ProblemError(413, 'payload_too_large', `the body exceeds ${config.limits.bodyBytes} bytes`);
+      },
+    }),
+  );
+  app.use(
+    '/orders',
+    bodyLimit({
+      maxSize: config.limits.bodyBytes,
+      onError: () => {
+        throw new ProblemError(413, 'payload_too_large', `the body exceeds ${config.limits.bodyBytes} bytes`);
+      },
+    }),
+  );
+
+  const service = createOrdersService({ db, stream: config.stream, ...(deps.now ? { now: deps.now } : {}) });
+  registerOrderRoutes(app, { service, metrics, limits: config.limits });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/health',
+      operationId: 'health',
+      tags: ['operations'],
+      summary: 'Up and able to reach the database.',
+      responses: {
+        200: { description: 'Healthy.', content: { 'application/json': { schema: healthSchema } } },
+        503: { description: 'The database does not answer.', content: { 'application/json': { schema: healthSchema } } },
+      },
+    }),
+    async (c) => {
+      try {
+        await pingDatabase(db);
+        return c.json({ status: 'ok' as const, database: 'ok' as const }, 200);
+      } catch (err) {
+        log.warn({ err }, 'health check: database unreachable');
+        return c.json({ status: 'unavailable' as const, database: 'unreachable' as const }, 503);
+      }
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/metrics',
+      operationId: 'metrics',
+      tags: ['operations'],
+      summary: 'Prometheus metrics.',
+      responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: z.string() } } } },
+    }),
+    async (c) => {
+      return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
+    },
+  );
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Orders API',
+      version: '1.0.0',
+      description:
+        'Orders with a transactional outbox: each created order commits together with its order_created event, ' +
+        'which the relay publishes to NATS JetStream exactly once. Errors are RFC 9457 problem documents.',
+    },
+    tags: [{ name: 'orders' }, { name: 'operations' }],
+  });
+  registerDocs(app);
+
+  app.notFound((c) => respond(c, problem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) {
+      if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.retryAfterSeconds));
+      return respond(c, problem(err.status, err.code, err.message, { errors: err.errors }));
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code =
+        status === 400 ? 'malformed_json' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'http_error';
+      const detail =
+        status === 400
+          ? 'the body is not valid JSON'
+          : status === 415
+            ? `expected Content-Type application/json, got ${c.req.header('content-type') ?? 'none'}`
+            : err.message || 'request rejected';
+      return respond(c, problem(status, code, detail));
+    }
+    if (isDatabaseUnavailable(err)) {
+      log.warn({ err, request_id: c.var.requestId }, 'database unavailable');
+      c.header('Retry-After', String(RETRY_AFTER_SECONDS));
+      return respond(c, problem(503, 'database_unavailable', 'the database is unavailable; retry shortly'));
+    }
+    if (isPgDataException(err)) {
+      // Validation should have caught it; if a value still cannot be stored, it is the client's input.
+      log.warn({ err, request_id: c.var.requestId }, 'value rejected by the database');
+      return respond(c, problem(422, 'validation_failed', 'a value in the request cannot be stored'));
+    }
+    log.error({ err, request_id: c.var.requestId }, 'unhandled error');
+    return respond(
+      c,
+      problem(500, 'internal_error', `an unexpected error occurred; quote request id ${c.var.requestId} when reporting it`),
+    );
+  });
+
+  return { app, metrics };
+}
+export type App = ReturnType<typeof createApp>['app'];
+
+const healthSchema = z
+  .object({ status: z.enum(['ok', 'unavailable']), database: z.enum(['ok', 'unreachable']) })
+  .openapi('Health');
+
+function respond(c: Context, body: Problem): Response {
+  const withInstance: Problem = { ...body, instance: c.req.path, request_id: c.var.requestId };
+  c.header('Content-Type', 'application/problem+json');
+  return c.body(JSON.stringify(withInstance), body.status as ContentfulStatusCode);
+}
+
+/** SQLSTATE class 22: a value the database refused (bad encoding, out of range). */
+function isPgDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+
+// Served from the swagger-ui-dist package, never a CDN: many deployments have no internet.
+const ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'swagger-ui-standalone-preset.js': 'text/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+};
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Orders API</title>
+  <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/assets/swagger-ui-bundle.js"></script>
+  <script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/assets/init.js"></script>
+</body>
+</html>`;
+
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: 'StandaloneLayout',
+});`;
+
+/** `GET /docs`: Swagger UI for `/openapi.json`, its assets read once from disk and kept in memory. */
+export function registerDocs(app: OpenAPIHono): void {
+  const dir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const cache = new Map<string, Promise<Buffer>>();
+  const csp = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'";
+
+  app.get('/docs', (c) => {
+    c.header('Content-Security-Policy', csp);
+    return c.html(PAGE);
+  });
+  app.get('/docs/assets/init.js', (c) => {
+    c.header('Content-Type', 'text/javascript; charset=utf-8');
+    return c.body(INIT);
+  });
+  app.get('/docs/assets/:file', async (c) => {
+    const file = c.req.param('file');
+    const type = ASSETS[file];
+    if (type === undefined) return c.notFound();
+    let body = cache.get(file);
+    if (!body) {
+      body = readFile(path.join(dir, file));
+      cache.set(file, body);
+    }
+    c.header('Content-Type', type);
+    c.header('Cache-Control', 'public, max-age=86400');
+    return c.body(new Uint8Array(await body));
+  });
+}

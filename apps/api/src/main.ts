@@ -1,0 +1,56 @@
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { ConfigError, loadApiConfig } from '@orders/config';
+import { createDb } from '@orders/db';
+import { DEFAULT_STREAM } from '@orders/events';
+import { createLogger } from '@orders/logger';
+import { createApp } from './app.js';
+
+// The API process: the only place that reads the environment, listens and handles signals.
+
+let config: ReturnType<typeof loadApiConfig>;
+try {
+  config = loadApiConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exit(2);
+}
+
+const logger = createLogger({ name: config.serviceName, level: config.logLevel });
+const db = createDb(config.database, { logger, applicationName: `${config.serviceName}-api` });
+const stream = process.env['NATS_STREAM'] || DEFAULT_STREAM;
+const { app } = createApp({ db, logger, config: { ...config, stream } });
+
+const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  logger.info({ port: info.port, host: config.host, stream }, 'api listening');
+}) as Server;
+server.on('error', (err) => {
+  logger.fatal({ err }, 'api server failed');
+  process.exitCode = 1;
+  void db.destroy();
+});
+
+const stopping = new AbortController();
+stopping.signal.addEventListener('abort', async () => {
+  logger.info({ signal: stopping.signal.reason }, 'shutting down: no new connections, finishing requests in flight');
+  // A second signal, or requests that outlive the grace period, end the process anyway.
+  const force = setTimeout(() => {
+    logger.warn('grace period over: closing remaining connections');
+    server.closeAllConnections();
+  }, config.shutdownTimeoutMs);
+  force.unref();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await db.destroy();
+  clearTimeout(force);
+  logger.info('stopped');
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping.abort(signal);
+  });
+}

@@ -1,0 +1,31 @@
+import type { RouteHandler } from '@hono/zod-openapi';
+import type { Metrics } from '../metrics.js';
+import type { orderRoutes } from './orders.routes.js';
+import type { OrdersService } from './orders.service.js';
+
+type Routes = ReturnType<typeof orderRoutes>;
+
+/** HTTP in, HTTP out: validation already happened in the route's schemas, the service does the work. */
+export function orderHandlers(service: OrdersService, metrics: Metrics) {
+  const createOrder: RouteHandler<Routes['createOrder']> = async (c) => {
+    const order = await service.create(c.req.valid('json'));
+    metrics.ordersCreated.inc();
+    c.header('Location', `/orders/${order.id}`);
+    return c.json(order, 201);
+  };
+
+  const getOrder: RouteHandler<Routes['getOrder']> = async (c) => {
+    return c.json(await service.get(c.req.valid('param').id), 200);
+  };
+
+  const updateOrder: RouteHandler<Routes['updateOrder']> = async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await service.setStatus(id, c.req.valid('json').status), 200);
+  };
+
+  const listOrders: RouteHandler<Routes['listOrders']> = async (c) => {
+    return c.json(await service.list(c.req.valid('query')), 200);
+  };
+
+  return { createOrder, getOrder, updateOrder, listOrders };
+}

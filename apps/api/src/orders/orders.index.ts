@@ -1,0 +1,19 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Metrics } from '../metrics.js';
+import { orderHandlers } from './orders.handlers.js';
+import { orderRoutes } from './orders.routes.js';
+import { type OrderLimits, orderSchemas } from './orders.schemas.js';
+import type { OrdersService } from './orders.service.js';
+
+/** Mounts the orders routes on the app. */
+export function registerOrderRoutes(
+  app: OpenAPIHono,
+  deps: { service: OrdersService; metrics: Metrics; limits: OrderLimits },
+): void {
+  const routes = orderRoutes(orderSchemas(deps.limits));
+  const handlers = orderHandlers(deps.service, deps.metrics);
+  app.openapi(routes.createOrder, handlers.createOrder);
+  app.openapi(routes.listOrders, handlers.listOrders);
+  app.openapi(routes.getOrder, handlers.getOrder);
+  app.openapi(routes.updateOrder, handlers.updateOrder);
+}

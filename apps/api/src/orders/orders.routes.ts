@@ -1,0 +1,82 @@
+import { createRoute } from '@hono/zod-openapi';
+import { problemResponse } from '../problem.js';
+import type { OrderSchemas } from './orders.schemas.js';
+
+/** The orders part of the OpenAPI contract: one `createRoute` per operation, with every error it can answer. */
+export function orderRoutes(s: OrderSchemas) {
+  const invalid = problemResponse('Validation failed: `errors` names each field and why.');
+  const unavailable = problemResponse('The database is unreachable or overloaded; retry after `Retry-After` seconds.');
+
+  const createOrder = createRoute({
+    method: 'post',
+    path: '/orders',
+    operationId: 'createOrder',
+    tags: ['orders'],
+    summary: 'Create an order; its order_created event is published by the relay.',
+    request: { body: { required: true, content: { 'application/json': { schema: s.createOrder } } } },
+    responses: {
+      201: {
+        description: 'Created.',
+        headers: { Location: { description: 'The new order: /orders/{id}.', schema: { type: 'string' } } },
+        content: { 'application/json': { schema: s.order } },
+      },
+      400: problemResponse('The body is not valid JSON.'),
+      413: problemResponse('The body is larger than the configured limit.'),
+      415: problemResponse('The content type is not application/json.'),
+      422: invalid,
+      503: unavailable,
+    },
+  });
+
+  const getOrder = createRoute({
+    method: 'get',
+    path: '/orders/{id}',
+    operationId: 'getOrder',
+    tags: ['orders'],
+    summary: 'Read one order with its items.',
+    request: { params: s.idParam },
+    responses: {
+      200: { description: 'The order.', content: { 'application/json': { schema: s.order } } },
+      404: problemResponse('No order has this id.'),
+      422: problemResponse('The id is not a UUID.'),
+      503: unavailable,
+    },
+  });
+
+  const updateOrder = createRoute({
+    method: 'patch',
+    path: '/orders/{id}',
+    operationId: 'updateOrderStatus',
+    tags: ['orders'],
+    summary: "Change an order's status; bumps updated_at.",
+    request: {
+      params: s.idParam,
+      body: { required: true, content: { 'application/json': { schema: s.updateStatus } } },
+    },
+    responses: {
+      200: { description: 'The updated order.', content: { 'application/json': { schema: s.order } } },
+      400: problemResponse('The body is not valid JSON.'),
+      404: problemResponse('No order has this id.'),
+      413: problemResponse('The body is larger than the configured limit.'),
+      415: problemResponse('The content type is not application/json.'),
+      422: problemResponse('Unknown status, bad body, or the id is not a UUID.'),
+      503: unavailable,
+    },
+  });
+
+  const listOrders = createRoute({
+    method: 'get',
+    path: '/orders',
+    operationId: 'listOrders',
+    tags: ['orders'],
+    summary: 'A page of orders, newest first; follow next_cursor for the next page.',
+    request: { query: s.listQuery },
+    responses: {
+      200: { description: 'One page.', content: { 'application/json': { schema: s.orderPage } } },
+      422: problemResponse('A query parameter is invalid (limit out of 1..100, bad cursor, status or customer_id).'),
+      503: unavailable,
+    },
+  });
+
+  return { createOrder, getOrder, updateOrder, listOrders };
+}

@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Db,
+  enqueueOutboxEvent,
+  findOrder,
+  insertOrder,
+  listOrders,
+  type OrderCursor,
+  type OrderStatus,
+  type OrderWithItems,
+  updateOrderStatus,
+} from '@orders/db';
+import { AggregateType, EventType, orderCreatedPayload, subjectFor } from '@orders/events';
+import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
+import { ProblemError } from '../problem.js';
+import type { CreateOrderInput, Order } from './orders.schemas.js';
+
+/** Largest total NUMERIC(14,2) holds, in cents. */
+const MAX_TOTAL_CENTS = 99_999_999_999_999n;
+
+export interface OrdersServiceDeps {
+  readonly db: Db;
+  /** The stream name: events go to `<stream>.<event_type>`. */
+  readonly stream: string;
+  readonly now?: () => Date;
+}
+
+/** What the API does with orders, independent of HTTP. */
+export function createOrdersService({ db, stream, now = () => new Date() }: OrdersServiceDeps) {
+  return {
+    /**
+     * Writes the order, its items and its `order_created` outbox row in one transaction. Ids and the
+     * timestamp are chosen here, so the response, the rows and the event carry identical values
+     * without reading anything back.
+     */
+    async create(input: CreateOrderInput): Promise<Order> {
+      let totalCents = 0n;
+      const lines = input.items.map((item) => {
+        const priceCents = toCents(item.price);
+        totalCents += priceCents * BigInt(item.qty);
+        return { id: randomUUID(), sku: item.sku, qty: item.qty, priceCents };
+      });
+      if (totalCents > MAX_TOTAL_CENTS) {
+        throw new ProblemError(422, 'validation_failed', 'items: the order total exceeds 999999999999.99', [
+          { field: 'items', pointer: '/items', message: 'the order total exceeds 999999999999.99' },
+        ]);
+      }
+
+      const createdAt = now();
+      const iso = createdAt.toISOString();
+      const order: Order = {
+        id: randomUUID(),
+        customer_id: input.customer_id,
+        status: 'draft',
+        total_amount: centsToNumber(totalCents),
+        items: lines.map((l) => ({
+          id: l.id,
+          sku: l.sku,
+          qty: l.qty,
+          price: centsToNumber(l.priceCents),
+          created_at: iso,
+        })),
+        created_at: iso,
+        updated_at: iso,
+        metadata: input.metadata,
+      };
+
+      await db.transaction().execute(async (trx) => {
+        await insertOrder(trx, {
+          id: order.id,
+          customer_id: order.customer_id,
+          total_amount: centsToDecimal(totalCents),
+          metadata: order.metadata,
+          created_at: createdAt,
+          items: lines.map((l) => ({ id: l.id, sku: l.sku, qty: l.qty, price: centsToDecimal(l.priceCents) })),
+        });
+        await enqueueOutboxEvent(trx, {
+          id: randomUUID(),
+          aggregateType: AggregateType.Order,
+          aggregateId: order.id,
+          eventType: EventType.OrderCreated,
+          subject: subjectFor(stream, EventType.OrderCreated),
+          payload: orderCreatedPayload(order),
+          createdAt,
+        });
+      });
+      return order;
+    },
+
+    async get(id: string): Promise<Order> {
+      const row = await findOrder(db, id);
+      if (!row) throw notFound(id);
+      return toOrder(row);
+    },
+
+    async setStatus(id: string, status: OrderStatus): Promise<Order> {
+      const row = await updateOrderStatus(db, id, status, now());
+      if (!row) throw notFound(id);
+      return toOrder(row);
+    },
+
+    async list(query: {
+      limit: number;
+      cursor?: string | undefined;
+      customer_id?: string | undefined;
+      status?: OrderStatus | undefined;
+    }): Promise<{ orders: Order[]; next_cursor: string | null }> {
+      const page = await listOrders(db, {
+        limit: query.limit,
+        after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+        customer_id: query.customer_id,
+        status: query.status,
+      });
+      return { orders: page.orders.map(toOrder), next_cursor: page.next ? encodeCursor(page.next) : null };
+    },
+  };
+}
+export type OrdersService = ReturnType<typeof createOrdersService>;
+
+function notFound(id: string): ProblemError {
+  return new ProblemError(404, 'not_found', `order ${id} does not exist`);
+}
+
+/** A stored order as the API renders it: exact money as JSON numbers, ISO 8601 UTC timestamps. */
+export function toOrder(row: OrderWithItems): Order {
+  return {
+    id: row.id,
+    customer_id: row.customer_id,
+    status: row.status,
+    total_amount: decimalToNumber(row.total_amount),
+    items: row.items.map((i) => ({
+      id: i.id,
+      sku: i.sku,
+      qty: i.qty,
+      price: decimalToNumber(i.price),
+      created_at: i.created_at.toISOString(),
+    })),
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    metadata: row.metadata,
+  };
+}
+
+/** Cursors are opaque to clients: base64url of the last row's `[created_at, id]`. */
+export function encodeCursor(c: OrderCursor): string {
+  return Buffer.from(JSON.stringify([c.created_at.toISOString(), c.id])).toString('base64url');
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function decodeCursor(cursor: string): OrderCursor {
+  const invalid = new ProblemError(422, 'validation_failed', 'cursor: not a cursor this API issued', [
+    { field: 'cursor', pointer: '/cursor', message: 'not a cursor this API issued' },
+  ]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch (err) {
+    throw Object.assign(invalid, { cause: err });
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid;
+  const [ts, id] = parsed as unknown[];
+  if (typeof ts !== 'string' || typeof id !== 'string' || !UUID.test(id)) throw invalid;
+  const createdAt = new Date(ts);
+  if (Number.isNaN(createdAt.getTime())) throw invalid;
+  return { created_at: createdAt, id };
+}

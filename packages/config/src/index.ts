@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/** Thrown when the environment does not describe a runnable process. Lists every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly problems: readonly string[],
+    options?: ErrorOptions,
+  ) {
+    super(`invalid configuration: ${problems.join('; ')}`, options);
+  }
+}
+
+/** The environment as the process received it: every value a string or absent. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * The database variables. `DATABASE_URL` wins over the `DB_*`/`POSTGRES_*` parts, as the contract says;
+ * `TEST_DATABASE_URL` is not read here (only the test kit knows about it).
+ */
+const databaseSchema = z.object({
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+    .optional(),
+  DB_HOST: z.string().min(1).default('127.0.0.1'),
+  DB_PORT: port.default(5432),
+  POSTGRES_DB: z.string().min(1).default('orders'),
+  POSTGRES_USER: z.string().min(1).default('postgres'),
+  POSTGRES_PASSWORD: z.string().optional(),
+  DB_POOL_SIZE: positiveInt.max(1000).default(16),
+  DB_CONNECT_TIMEOUT_MS: positiveInt.default(3000),
+  DB_STATEMENT_TIMEOUT_MS: positiveInt.default(5000),
+});
+
+/** How to reach PostgreSQL, resolved from either form of the variables. */
+export interface DatabaseConfig {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
+const apiSchema = databaseSchema.extend({
+  SERVICE_NAME: z.string().min(1).default('orders-service'),
+  SERVICE_PORT: port.default(8001),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: logLevel.default('info'),
+  BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
+  MAX_ITEMS_PER_ORDER: positiveInt.max(10_000).default(500),
+  MAX_METADATA_BYTES: positiveInt.default(16 * 1024),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+/** Everything the API process needs, frozen. */
+export interface ApiConfig {
+  readonly serviceName: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: z.infer<typeof logLevel>;
+  readonly database: DatabaseConfig;
+  readonly limits: {
+    readonly bodyBytes: number;
+    readonly itemsPerOrder: number;
+    readonly metadataBytes: number;
+  };
+  readonly shutdownTimeoutMs: number;
+}
+
+const migrateSchema = databaseSchema.extend({ LOG_LEVEL: logLevel.default('info') });
+
+/** What the migrate command needs. */
+export interface MigrateConfig {
+  readonly logLevel: z.infer<typeof logLevel>;
+  readonly database: DatabaseConfig;
+}
+
+function parse<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
+  // Empty strings count as unset: `FOO=` in a compose file or shell means "no value", not "invalid".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const variable = issue.path.join('.') || '(environment)';
+      // Never echo the value: it may be a secret.
+      return `${variable}: ${issue.message}`;
+    });
+    throw new ConfigError(problems, { cause: result.error });
+  }
+  return result.data;
+}
+
+function resolveDatabase(e: z.infer<typeof databaseSchema>): DatabaseConfig {
+  let url = e.DATABASE_URL;
+  if (url === undefined) {
+    const u = new URL('postgres://localhost');
+    u.hostname = e.DB_HOST;
+    u.port = String(e.DB_PORT);
+    u.pathname = `/${encodeURIComponent(e.POSTGRES_DB)}`;
+    u.username = encodeURIComponent(e.POSTGRES_USER);
+    if (e.POSTGRES_PASSWORD !== undefined) u.password = encodeURIComponent(e.POSTGRES_PASSWORD);
+    url = u.toString();
+  }
+  return Object.freeze({
+    url,
+    poolSize: e.DB_POOL_SIZE,
+    connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+  });
+}
+
+/** Reads and validates the API's configuration. Throws one {@link ConfigError} naming every bad variable. */
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const e = parse(apiSchema, env);
+  return Object.freeze({
+    serviceName: e.SERVICE_NAME,
+    host: e.HOST,
+    port: e.SERVICE_PORT,
+    logLevel: e.LOG_LEVEL,
+    database: resolveDatabase(e),
+    limits: Object.freeze({
+      bodyBytes: e.BODY_LIMIT_BYTES,
+      itemsPerOrder: e.MAX_ITEMS_PER_ORDER,
+      metadataBytes: e.MAX_METADATA_BYTES,
+    }),
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** Reads and validates the migrate command's configuration. */
+export function loadMigrateConfig(env: Env = process.env): MigrateConfig {
+  const e = parse(migrateSchema, env);
+  return Object.freeze({ logLevel: e.LOG_LEVEL, database: resolveDatabase(e) });
+}
+
+/** A connection URL with its password replaced, safe to log. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

@@ -1,0 +1,75 @@
+import type { DatabaseConfig } from '@orders/config';
+import type { Logger } from '@orders/logger';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export interface CreateDbOptions {
+  readonly logger?: Logger;
+  /** Shown in pg_stat_activity, so an operator can tell the API's connections from the relay's. */
+  readonly applicationName?: string;
+}
+
+/** A Kysely instance over its own pg pool. `db.destroy()` closes the pool. */
+export type Db = Kysely<Database>;
+
+/**
+ * Opens a pool with bounded waits everywhere: a connect timeout (a down database answers quickly
+ * instead of hanging requests) and a server-side statement timeout (a stuck query cannot hold a
+ * connection forever).
+ */
+export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    statement_timeout: config.statementTimeoutMs,
+    // Past the statement timeout by a margin: covers a server that stopped answering altogether.
+    query_timeout: config.statementTimeoutMs + 1000,
+    idleTimeoutMillis: 30_000,
+    application_name: options.applicationName ?? 'orders',
+    keepAlive: true,
+  });
+  // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the
+  // process. The next checkout gets a fresh connection, so logging is all there is to do.
+  pool.on('error', (err) => options.logger?.warn({ err }, 'idle database connection failed'));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, recovery)
+  '57014', // query_canceled: our statement_timeout fired
+  '53300', // too_many_connections
+  '40001', // serialization_failure: retryable
+  '40P01', // deadlock_detected: retryable
+]);
+
+/**
+ * True when an error means "the database cannot serve this now" (down, unreachable, overloaded,
+ * timed out) rather than "this request is wrong". Such errors become 503 with Retry-After.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (/timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(e.message)) {
+      return true;
+    }
+    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
+  }
+  return false;
+}
+
+/** Round trip to the database; throws when it does not answer. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}

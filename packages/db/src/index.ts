@@ -1,0 +1,23 @@
+export { type CreateDbOptions, createDb, type Db, isDatabaseUnavailable, pingDatabase } from './database.js';
+export {
+  DEFAULT_MIGRATIONS_DIR,
+  type MigrateOptions,
+  type MigrateResult,
+  MigrationError,
+  migrateToLatest,
+  readMigrationFiles,
+} from './migrator.js';
+export {
+  findOrder,
+  insertOrder,
+  type ListOrdersQuery,
+  listOrders,
+  type NewOrder,
+  type OrderCursor,
+  type OrderItemRow,
+  type OrderRow,
+  type OrderWithItems,
+  updateOrderStatus,
+} from './orders.js';
+export { enqueueOutboxEvent, type NewOutboxEvent } from './outbox.js';
+export { type Database, ORDER_STATUSES, type OrderItemsTable, type OrderStatus, type OrdersTable, type OutboxTable } from './schema.js';

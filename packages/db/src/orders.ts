@@ -1,0 +1,138 @@
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { Database, OrderItemsTable, OrdersTable, OrderStatus } from './schema.js';
+
+export type OrderRow = Selectable<OrdersTable>;
+export type OrderItemRow = Selectable<OrderItemsTable>;
+export interface OrderWithItems extends OrderRow {
+  readonly items: readonly OrderItemRow[];
+}
+
+export interface NewOrder {
+  readonly id: string;
+  readonly customer_id: string;
+  /** Decimal string, exact: computed by the caller in integer cents. */
+  readonly total_amount: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly created_at: Date;
+  readonly items: readonly {
+    readonly id: string;
+    readonly sku: string;
+    readonly qty: number;
+    readonly price: string;
+  }[];
+}
+
+/** Inserts the order and all its items (one multi-row insert) inside the caller's transaction. */
+export async function insertOrder(trx: Transaction<Database>, order: NewOrder): Promise<void> {
+  await trx
+    .insertInto('orders')
+    .values({
+      id: order.id,
+      customer_id: order.customer_id,
+      status: 'draft',
+      total_amount: order.total_amount,
+      metadata: JSON.stringify(order.metadata),
+      created_at: order.created_at,
+      updated_at: order.created_at,
+    })
+    .execute();
+  await trx
+    .insertInto('order_items')
+    .values(
+      order.items.map((item, position) => ({
+        id: item.id,
+        order_id: order.id,
+        position,
+        sku: item.sku,
+        qty: item.qty,
+        price: item.price,
+        created_at: order.created_at,
+      })),
+    )
+    .execute();
+}
+
+async function itemsFor(db: Kysely<Database>, orderIds: readonly string[]): Promise<Map<string, OrderItemRow[]>> {
+  const byOrder = new Map<string, OrderItemRow[]>(orderIds.map((id) => [id, []]));
+  if (orderIds.length === 0) return byOrder;
+  const rows = await db
+    .selectFrom('order_items')
+    .selectAll()
+    .where('order_id', 'in', orderIds)
+    .orderBy('order_id')
+    .orderBy('position')
+    .execute();
+  for (const row of rows) byOrder.get(row.order_id)?.push(row);
+  return byOrder;
+}
+
+/** The order with its items, or undefined. */
+export async function findOrder(db: Kysely<Database>, id: string): Promise<OrderWithItems | undefined> {
+  const order = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!order) return undefined;
+  const items = await itemsFor(db, [id]);
+  return { ...order, items: items.get(id) ?? [] };
+}
+
+/** Sets the status and bumps `updated_at`; undefined when there is no such order. */
+export async function updateOrderStatus(
+  db: Kysely<Database>,
+  id: string,
+  status: OrderStatus,
+  now: Date,
+): Promise<OrderWithItems | undefined> {
+  const order = await db
+    .updateTable('orders')
+    .set({ status, updated_at: now })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!order) return undefined;
+  const items = await itemsFor(db, [id]);
+  return { ...order, items: items.get(id) ?? [] };
+}
+
+/** Position of the last row of a page: the next page starts strictly after it. */
+export interface OrderCursor {
+  readonly created_at: Date;
+  readonly id: string;
+}
+
+export interface ListOrdersQuery {
+  readonly limit: number;
+  readonly after?: OrderCursor | undefined;
+  readonly customer_id?: string | undefined;
+  readonly status?: OrderStatus | undefined;
+}
+
+/**
+ * A page of orders, newest first, by keyset on `(created_at, id)`: stable under concurrent inserts and
+ * as cheap on page 1,000 as on page 1. Fetches one row more than asked to know whether a next page exists.
+ */
+export async function listOrders(
+  db: Kysely<Database>,
+  query: ListOrdersQuery,
+): Promise<{ orders: OrderWithItems[]; next: OrderCursor | undefined }> {
+  let q = db.selectFrom('orders').selectAll();
+  if (query.customer_id !== undefined) q = q.where('customer_id', '=', query.customer_id);
+  if (query.status !== undefined) q = q.where('status', '=', query.status);
+  const after = query.after;
+  if (after !== undefined) {
+    q = q.where(({ eb, refTuple, tuple }) =>
+      eb(refTuple('created_at', 'id'), '<', tuple(sql<Date>`${after.created_at}::timestamptz`, sql<string>`${after.id}::uuid`)),
+    );
+  }
+  const rows = await q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(query.limit + 1)
+    .execute();
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const next = rows.length > query.limit && last ? { created_at: last.created_at, id: last.id } : undefined;
+  const items = await itemsFor(
+    db,
+    page.map((o) => o.id),
+  );
+  return { orders: page.map((o) => ({ ...o, items: items.get(o.id) ?? [] })), next };
+}

@@ -1,0 +1,51 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** Order statuses, in the contract's order. */
+export const ORDER_STATUSES = ['draft', 'placed', 'cancelled', 'shipped', 'completed'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** NUMERIC comes back from pg as a string (exact); we write it as a decimal string too. */
+type Numeric = ColumnType<string, string, string>;
+type JsonObject = Record<string, unknown>;
+
+export interface OrdersTable {
+  id: string;
+  customer_id: string;
+  status: ColumnType<OrderStatus, OrderStatus | undefined, OrderStatus>;
+  total_amount: Numeric;
+  metadata: JSONColumnType<JsonObject, string, string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface OrderItemsTable {
+  id: string;
+  order_id: string;
+  position: number;
+  sku: string;
+  qty: number;
+  price: Numeric;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface OutboxTable {
+  id: string;
+  seq: ColumnType<string, never, never>;
+  aggregate_type: string;
+  aggregate_id: string;
+  event_type: string;
+  subject: string;
+  payload: JSONColumnType<JsonObject, string, string>;
+  headers: JSONColumnType<Record<string, string>, string | undefined, string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  published_at: ColumnType<Date | null, never, Date | null>;
+  attempts: Generated<number>;
+  last_error: string | null;
+}
+
+/** The schema as Kysely sees it: snake_case, one name per column everywhere. */
+export interface Database {
+  orders: OrdersTable;
+  order_items: OrderItemsTable;
+  outbox: OutboxTable;
+}
