@@ -99,7 +99,10 @@ export function createApp(deps: AppDeps) {
       summary: 'Up and able to reach the database.',
       responses: {
         200: { description: 'Healthy.', content: { 'application/json': { schema: healthSchema } } },
-        503: { description: 'The database does not answer.', content: { 'application/json': { schema: healthSchema } } },
+        503: {
+          description: 'The database does not answer.',
+          content: { 'application/json': { schema: healthSchema } },
+        },
       },
     }),
     async (c) => {
@@ -120,7 +123,9 @@ export function createApp(deps: AppDeps) {
       operationId: 'metrics',
       tags: ['operations'],
       summary: 'Prometheus metrics.',
-      responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: z.string() } } } },
+      responses: {
+        200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: z.string() } } },
+      },
     }),
     async (c) => {
       return c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType });
@@ -150,7 +155,13 @@ export function createApp(deps: AppDeps) {
     if (err instanceof HTTPException) {
       const status = err.status;
       const code =
-        status === 400 ? 'malformed_json' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'http_error';
+        status === 400
+          ? 'malformed_json'
+          : status === 413
+            ? 'payload_too_large'
+            : status === 415
+              ? 'unsupported_media_type'
+              : 'http_error';
       const detail =
         status === 400
           ? 'the body is not valid JSON'
@@ -172,7 +183,11 @@ export function createApp(deps: AppDeps) {
     log.error({ err, request_id: c.var.requestId }, 'unhandled error');
     return respond(
       c,
-      problem(500, 'internal_error', `an unexpected error occurred; quote request id ${c.var.requestId} when reporting it`),
+      problem(
+        500,
+        'internal_error',
+        `an unexpected error occurred; quote request id ${c.var.requestId} when reporting it`,
+      ),
     );
   });
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 
 // Served from the swagger-ui-dist package, never a CDN: many deployments have no internet.

@@ -33,14 +33,22 @@ server.on('error', (err) => {
 
 const stopping = new AbortController();
 stopping.signal.addEventListener('abort', async () => {
-  logger.info({ signal: stopping.signal.reason }, 'shutting down: no new connections, finishing requests in flight');
+  logger.info(
+    { signal: stopping.signal.reason },
+    'shutting down: no new connections, finishing requests in flight',
+  );
   // A second signal, or requests that outlive the grace period, end the process anyway.
   const force = setTimeout(() => {
     logger.warn('grace period over: closing remaining connections');
     server.closeAllConnections();
   }, config.shutdownTimeoutMs);
   force.unref();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // close() only drops connections idle at that moment; a keep-alive connection whose request
+  // finishes later would hold shutdown open until the client's idle timeout.
+  const reaper = setInterval(() => server.closeIdleConnections(), 50);
+  await closed;
+  clearInterval(reaper);
   await db.destroy();
   clearTimeout(force);
   logger.info('stopped');

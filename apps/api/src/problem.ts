@@ -61,7 +61,11 @@ export function problem(
   status: number,
   code: string,
   detail: string,
-  extra: { instance?: string; requestId?: string | undefined; errors?: readonly FieldError[] | undefined } = {},
+  extra: {
+    instance?: string;
+    requestId?: string | undefined;
+    errors?: readonly FieldError[] | undefined;
+  } = {},
 ): Problem {
   return {
     type: 'about:blank',

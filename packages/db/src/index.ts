@@ -20,4 +20,11 @@ export {
   updateOrderStatus,
 } from './orders.js';
 export { enqueueOutboxEvent, type NewOutboxEvent } from './outbox.js';
-export { type Database, ORDER_STATUSES, type OrderItemsTable, type OrderStatus, type OrdersTable, type OutboxTable } from './schema.js';
+export {
+  type Database,
+  ORDER_STATUSES,
+  type OrderItemsTable,
+  type OrderStatus,
+  type OrdersTable,
+  type OutboxTable,
+} from './schema.js';

@@ -114,7 +114,9 @@ async function verifyChecksums(db: Kysely<any>, files: readonly MigrationFile[])
   const { rows } = await sql<{ name: string; sha256: string }>`
     SELECT name, sha256 FROM ${sql.table(CHECKSUM_TABLE)}`.execute(db);
   const byName = new Map(files.map((f) => [f.name, f]));
-  const edited = rows.filter((r) => byName.get(r.name) !== undefined && byName.get(r.name)?.sha256 !== r.sha256);
+  const edited = rows.filter(
+    (r) => byName.get(r.name) !== undefined && byName.get(r.name)?.sha256 !== r.sha256,
+  );
   if (edited.length > 0) {
     const names = edited.map((r) => `${r.name}.sql`).join(', ');
     throw new MigrationError(

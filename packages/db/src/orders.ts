@@ -1,5 +1,5 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import type { Database, OrderItemsTable, OrdersTable, OrderStatus } from './schema.js';
+import type { Database, OrderItemsTable, OrderStatus, OrdersTable } from './schema.js';
 
 export type OrderRow = Selectable<OrdersTable>;
 export type OrderItemRow = Selectable<OrderItemsTable>;
@@ -52,7 +52,10 @@ export async function insertOrder(trx: Transaction<Database>, order: NewOrder): 
     .execute();
 }
 
-async function itemsFor(db: Kysely<Database>, orderIds: readonly string[]): Promise<Map<string, OrderItemRow[]>> {
+async function itemsFor(
+  db: Kysely<Database>,
+  orderIds: readonly string[],
+): Promise<Map<string, OrderItemRow[]>> {
   const byOrder = new Map<string, OrderItemRow[]>(orderIds.map((id) => [id, []]));
   if (orderIds.length === 0) return byOrder;
   const rows = await db
@@ -119,7 +122,11 @@ export async function listOrders(
   const after = query.after;
   if (after !== undefined) {
     q = q.where(({ eb, refTuple, tuple }) =>
-      eb(refTuple('created_at', 'id'), '<', tuple(sql<Date>`${after.created_at}::timestamptz`, sql<string>`${after.id}::uuid`)),
+      eb(
+        refTuple('created_at', 'id'),
+        '<',
+        tuple(sql<Date>`${after.created_at}::timestamptz`, sql<string>`${after.id}::uuid`),
+      ),
     );
   }
   const rows = await q

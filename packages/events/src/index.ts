@@ -64,7 +64,13 @@ export function orderCreatedPayload(order: CreatedOrderFacts): OrderCreatedPaylo
     customer_id: order.customer_id,
     status: 'draft',
     total_amount: order.total_amount,
-    items: order.items.map((i) => ({ id: i.id, sku: i.sku, qty: i.qty, price: i.price, created_at: i.created_at })),
+    items: order.items.map((i) => ({
+      id: i.id,
+      sku: i.sku,
+      qty: i.qty,
+      price: i.price,
+      created_at: i.created_at,
+    })),
     created_at: order.created_at,
   };
 }

@@ -5,7 +5,9 @@ import type { OrderSchemas } from './orders.schemas.js';
 /** The orders part of the OpenAPI contract: one `createRoute` per operation, with every error it can answer. */
 export function orderRoutes(s: OrderSchemas) {
   const invalid = problemResponse('Validation failed: `errors` names each field and why.');
-  const unavailable = problemResponse('The database is unreachable or overloaded; retry after `Retry-After` seconds.');
+  const unavailable = problemResponse(
+    'The database is unreachable or overloaded; retry after `Retry-After` seconds.',
+  );
 
   const createOrder = createRoute({
     method: 'post',
@@ -73,7 +75,9 @@ export function orderRoutes(s: OrderSchemas) {
     request: { query: s.listQuery },
     responses: {
       200: { description: 'One page.', content: { 'application/json': { schema: s.orderPage } } },
-      422: problemResponse('A query parameter is invalid (limit out of 1..100, bad cursor, status or customer_id).'),
+      422: problemResponse(
+        'A query parameter is invalid (limit out of 1..100, bad cursor, status or customer_id).',
+      ),
       503: unavailable,
     },
   });

@@ -53,7 +53,11 @@ export function orderSchemas(limits: OrderLimits) {
       .string({ error: 'must be a string' })
       .min(1, 'must not be empty')
       .max(64, 'must be at most 64 characters')
-      .refine((v) => isStorableText(v) && !/[\u0000-\u001f\u007f]/.test(v), 'must not contain control characters')
+      .refine(
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+        (v) => isStorableText(v) && !/[\u0000-\u001f\u007f]/.test(v),
+        'must not contain control characters',
+      )
       .openapi({ example: 'WIDGET-001' }),
     qty: z
       .number({ error: 'must be a number' })
@@ -86,12 +90,18 @@ export function orderSchemas(limits: OrderLimits) {
             return;
           }
           if (!storable) {
-            ctx.addIssue({ code: 'custom', message: 'must not contain NUL characters or unpaired surrogates' });
+            ctx.addIssue({
+              code: 'custom',
+              message: 'must not contain NUL characters or unpaired surrogates',
+            });
             return;
           }
           const bytes = Buffer.byteLength(JSON.stringify(value));
           if (bytes > limits.metadataBytes) {
-            ctx.addIssue({ code: 'custom', message: `must be at most ${limits.metadataBytes} bytes as JSON` });
+            ctx.addIssue({
+              code: 'custom',
+              message: `must be at most ${limits.metadataBytes} bytes as JSON`,
+            });
           }
         })
         .openapi({ example: { source: 'web' }, description: 'Free-form JSON object, stored as is.' }),
@@ -149,7 +159,10 @@ export function orderSchemas(limits: OrderLimits) {
       .string()
       .max(200)
       .optional()
-      .openapi({ param: { name: 'cursor', in: 'query' }, description: '`next_cursor` of the previous page.' }),
+      .openapi({
+        param: { name: 'cursor', in: 'query' },
+        description: '`next_cursor` of the previous page.',
+      }),
     customer_id: uuid.optional().openapi({ param: { name: 'customer_id', in: 'query' } }),
     status: statusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
   });

@@ -72,7 +72,12 @@ export function createOrdersService({ db, stream, now = () => new Date() }: Orde
           total_amount: centsToDecimal(totalCents),
           metadata: order.metadata,
           created_at: createdAt,
-          items: lines.map((l) => ({ id: l.id, sku: l.sku, qty: l.qty, price: centsToDecimal(l.priceCents) })),
+          items: lines.map((l) => ({
+            id: l.id,
+            sku: l.sku,
+            qty: l.qty,
+            price: centsToDecimal(l.priceCents),
+          })),
         });
         await enqueueOutboxEvent(trx, {
           id: randomUUID(),

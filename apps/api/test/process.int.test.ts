@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createTestDatabase, freePort, REPO_ROOT, startNodeProcess } from '@orders/testkit';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SEED_ORDER } from './helpers.js';
+
+// The built API as operators run it: `node apps/api/dist/main.js`, configured only by the environment.
+const ENTRY = 'apps/api/dist/main.js';
+if (!existsSync(path.join(REPO_ROOT, ENTRY)))
+  throw new Error(`${ENTRY} is missing: run \`pnpm build\` first (pnpm test does)`);
+
+const tdb = await createTestDatabase({ poolSize: 2 });
+afterAll(() => tdb.drop());
+
+describe('the API process', () => {
+  it('serves, finishes a request in flight on SIGTERM, then exits 0', async () => {
+    const port = await freePort();
+    const api = startNodeProcess(ENTRY, {
+      DATABASE_URL: tdb.url,
+      SERVICE_PORT: String(port),
+      LOG_LEVEL: 'info',
+    });
+    try {
+      await api.waitForLine(/"msg":"api listening"/);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+
+      // Hold a lock the create must wait for, so the request is still in flight when SIGTERM lands.
+      const locker = new pg.Client({ connectionString: tdb.url });
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+      const inFlight = fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(SEED_ORDER),
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      api.kill('SIGTERM');
+      await api.waitForLine(/shutting down/);
+      setTimeout(() => void locker.query('COMMIT').then(() => locker.end()), 300);
+      const res = await inFlight;
+      expect(res.status).toBe(201);
+      const { code, signal } = await api.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(api.lines.at(-1)).toMatch(/"msg":"stopped"/);
+      // New connections are refused once it is down.
+      await expect(fetch(`${base}/health`)).rejects.toThrow();
+    } finally {
+      if (api.alive()) api.kill('SIGKILL');
+    }
+  });
+
+  it('logs one JSON line per request with its request id, and no secrets', async () => {
+    const port = await freePort();
+    const url = new URL(tdb.url);
+    url.password = 'sup3r-secret';
+    // trust auth ignores the password, so the URL still works; it must never be printed.
+    const api = startNodeProcess(ENTRY, { DATABASE_URL: url.toString(), SERVICE_PORT: String(port) });
+    try {
+      await api.waitForLine(/"msg":"api listening"/);
+      await fetch(`http://127.0.0.1:${port}/orders/123e4567-e89b-12d3-a456-426614174000`, {
+        headers: { 'x-request-id': 'log-check-1' },
+      });
+      const line = await api.waitForLine(/log-check-1/);
+      expect(JSON.parse(line)).toMatchObject({
+        request_id: 'log-check-1',
+        method: 'GET',
+        route: '/orders/:id',
+        status: 404,
+        msg: 'request',
+      });
+      api.kill('SIGTERM');
+      await api.exited;
+      expect([...api.lines, ...api.stderr].join('\n')).not.toContain('sup3r-secret');
+      for (const l of api.lines) expect(() => JSON.parse(l)).not.toThrow();
+    } finally {
+      if (api.alive()) api.kill('SIGKILL');
+    }
+  });
+
+  it('refuses bad configuration with one line naming each variable', async () => {
+    const api = startNodeProcess(ENTRY, { SERVICE_PORT: 'eighty', DB_POOL_SIZE: '0' });
+    const { code } = await api.exited;
+    expect(code).toBe(2);
+    expect(api.stderr).toHaveLength(1);
+    expect(api.stderr[0]).toMatch(/SERVICE_PORT/);
+    expect(api.stderr[0]).toMatch(/DB_POOL_SIZE/);
+  });
+});

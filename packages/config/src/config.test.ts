@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadApiConfig, redactUrl } from './index.js';
+
+describe('loadApiConfig', () => {
+  it('builds the database URL from the seed variables', () => {
+    const c = loadApiConfig({
+      DB_HOST: 'postgres',
+      DB_PORT: '5433',
+      POSTGRES_DB: 'pulse_erp',
+      POSTGRES_USER: 'pulseadmin',
+      POSTGRES_PASSWORD: 'p@ss:word/1',
+      SERVICE_NAME: 'orders-service',
+      SERVICE_PORT: '8001',
+    });
+    expect(c.database.url).toBe('postgres://pulseadmin:p%40ss%3Aword%2F1@postgres:5433/pulse_erp');
+    expect(new URL(c.database.url).password).toBe('p%40ss%3Aword%2F1');
+    expect(c.port).toBe(8001);
+    expect(c.serviceName).toBe('orders-service');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('lets DATABASE_URL win over the parts', () => {
+    const c = loadApiConfig({
+      DATABASE_URL: 'postgresql://u@db.internal:6543/x',
+      DB_HOST: 'ignored',
+      POSTGRES_DB: 'ignored',
+    });
+    expect(c.database.url).toBe('postgresql://u@db.internal:6543/x');
+  });
+
+  it('has working defaults for a local machine', () => {
+    const c = loadApiConfig({});
+    expect(c.database.url).toBe('postgres://postgres@127.0.0.1:5432/orders');
+    expect(c.port).toBe(8001);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadApiConfig({ SERVICE_PORT: '', DATABASE_URL: '' }).port).toBe(8001);
+  });
+
+  it('names every bad variable in one error, without echoing values', () => {
+    let error: unknown;
+    try {
+      loadApiConfig({
+        SERVICE_PORT: '99999',
+        DB_PORT: 'five',
+        DATABASE_URL: 'mysql://secret-host/x',
+        LOG_LEVEL: 'loud',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const variable of ['SERVICE_PORT', 'DB_PORT', 'DATABASE_URL', 'LOG_LEVEL'])
+      expect(message).toContain(variable);
+    expect(message).not.toContain('secret-host');
+    expect((error as ConfigError).problems).toHaveLength(4);
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides the password', () => {
+    expect(redactUrl('postgres://u:hunter2@h/db')).toBe('postgres://u:***@h/db');
+    expect(redactUrl('not a url')).toBe('<unparseable url>');
+  });
+});

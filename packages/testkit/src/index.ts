@@ -1,0 +1,9 @@
+export { createTestDatabase, type TestDatabase } from './database.js';
+export {
+  adminQuery,
+  databaseUrl,
+  findPostgres,
+  type PostgresServer,
+  uniqueDatabaseName,
+} from './postgres.js';
+export { freePort, REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';

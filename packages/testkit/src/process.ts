@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, for spawning built entrypoints (`apps/api/dist/main.js`). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** A child process whose output is kept line by line, so tests can wait for log lines and read them back. */
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly lines: readonly string[];
+  readonly stderr: readonly string[];
+  /** Resolves with the first stdout line that matches (JSON lines are parsed for the test). */
+  waitForLine(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when the process has exited, with its code and signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends a signal to the process itself (not a wrapper: it is started as `node <file>`). */
+  kill(signal?: NodeJS.Signals): void;
+  /** True while the pid still exists. */
+  alive(): boolean;
+}
+
+/** Starts `node <entry>` with exactly the given environment (plus PATH), from the repository root. */
+export function startNodeProcess(entry: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, entry)], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
+  let buffered = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl = buffered.indexOf('\n');
+    while (nl >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.match.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+      nl = buffered.indexOf('\n');
+    }
+  });
+  child.stderr
+    ?.setEncoding('utf8')
+    .on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter(Boolean)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  if (child.pid === undefined) throw new Error(`could not start ${entry}`);
+  const pid = child.pid;
+
+  return {
+    child,
+    pid,
+    lines,
+    stderr,
+    exited,
+    waitForLine(match, timeoutMs = 15_000) {
+      const seen = lines.find((l) => match.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new Error(
+              `no line matching ${match} within ${timeoutMs} ms; stdout:\n${lines.join('\n')}\nstderr:\n${stderr.join('\n')}`,
+            ),
+          );
+        }, timeoutMs);
+        const waiter = {
+          match,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        waiters.push(waiter);
+        void exited.then(() => {
+          if (waiters.includes(waiter)) {
+            clearTimeout(timer);
+            reject(
+              new Error(
+                `process exited before a line matched ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr.join('\n')}`,
+              ),
+            );
+          }
+        });
+      });
+    },
+    kill(signal = 'SIGTERM') {
+      child.kill(signal);
+    },
+    alive() {
+      try {
+        process.kill(pid, 0);
+        return child.exitCode === null && child.signalCode === null;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
