@@ -70,6 +70,62 @@ export interface ApiConfig {
   readonly shutdownTimeoutMs: number;
 }
 
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const relaySchema = databaseSchema.extend({
+  SERVICE_NAME: z.string().min(1).default('orders-service'),
+  LOG_LEVEL: logLevel.default('info'),
+  DB_POOL_SIZE: positiveInt.max(100).default(4),
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  NATS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "_" or "-" (it is also the subject prefix)')
+    .default('orders'),
+  NATS_USER: z.string().optional(),
+  NATS_PASSWORD: z.string().optional(),
+  NATS_TOKEN: z.string().optional(),
+  RELAY_PORT: port.default(8002),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  RELAY_BATCH_SIZE: positiveInt.max(10_000).default(500),
+  RELAY_POLL_INTERVAL_MS: positiveInt.default(1000),
+  RELAY_MAX_ATTEMPTS: positiveInt.max(1000).default(10),
+  RELAY_LEASE_MS: positiveInt.min(1000).default(30_000),
+  RELAY_PUBLISH_TIMEOUT_MS: positiveInt.default(5000),
+  RELAY_RETRY_DELAY_MS: positiveInt.default(1000),
+  RELAY_BACKOFF_MAX_MS: positiveInt.default(10_000),
+  RELAY_DUPLICATE_WINDOW_MS: positiveInt.min(100).default(120_000),
+  RELAY_LISTEN: booleanFlag.default(true),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+/** Everything the relay process needs, frozen. */
+export interface RelayConfig {
+  readonly serviceName: string;
+  readonly logLevel: z.infer<typeof logLevel>;
+  readonly host: string;
+  readonly port: number;
+  readonly database: DatabaseConfig;
+  readonly nats: {
+    readonly url: string;
+    readonly stream: string;
+    readonly user?: string;
+    readonly password?: string;
+    readonly token?: string;
+  };
+  readonly batchSize: number;
+  readonly pollIntervalMs: number;
+  readonly maxAttempts: number;
+  readonly leaseMs: number;
+  readonly publishTimeoutMs: number;
+  readonly retryDelayMs: number;
+  readonly backoffMaxMs: number;
+  readonly duplicateWindowMs: number;
+  readonly listen: boolean;
+  readonly shutdownTimeoutMs: number;
+}
+
 const migrateSchema = databaseSchema.extend({ LOG_LEVEL: logLevel.default('info') });
 
 /** What the migrate command needs. */
@@ -126,6 +182,53 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       itemsPerOrder: e.MAX_ITEMS_PER_ORDER,
       metadataBytes: e.MAX_METADATA_BYTES,
     }),
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** Reads and validates the relay's configuration. Throws one {@link ConfigError} naming every bad variable. */
+export function loadRelayConfig(env: Env = process.env): RelayConfig {
+  const e = parse(
+    relaySchema.superRefine((v, ctx) => {
+      if (v.NATS_USER !== undefined && v.NATS_PASSWORD === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['NATS_PASSWORD'],
+          message: 'is required when NATS_USER is set',
+        });
+      }
+      if (v.RELAY_LEASE_MS < 2 * v.RELAY_PUBLISH_TIMEOUT_MS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RELAY_LEASE_MS'],
+          message: 'must be at least twice RELAY_PUBLISH_TIMEOUT_MS, or a slow batch outlives its lease',
+        });
+      }
+    }),
+    env,
+  );
+  return Object.freeze({
+    serviceName: e.SERVICE_NAME,
+    logLevel: e.LOG_LEVEL,
+    host: e.HOST,
+    port: e.RELAY_PORT,
+    database: resolveDatabase(e),
+    nats: Object.freeze({
+      url: e.NATS_URL,
+      stream: e.NATS_STREAM,
+      ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
+      ...(e.NATS_PASSWORD !== undefined ? { password: e.NATS_PASSWORD } : {}),
+      ...(e.NATS_TOKEN !== undefined ? { token: e.NATS_TOKEN } : {}),
+    }),
+    batchSize: e.RELAY_BATCH_SIZE,
+    pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
+    maxAttempts: e.RELAY_MAX_ATTEMPTS,
+    leaseMs: e.RELAY_LEASE_MS,
+    publishTimeoutMs: e.RELAY_PUBLISH_TIMEOUT_MS,
+    retryDelayMs: e.RELAY_RETRY_DELAY_MS,
+    backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
+    duplicateWindowMs: e.RELAY_DUPLICATE_WINDOW_MS,
+    listen: e.RELAY_LISTEN,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
 }

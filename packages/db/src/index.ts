@@ -19,7 +19,17 @@ export {
   type OrderWithItems,
   updateOrderStatus,
 } from './orders.js';
-export { enqueueOutboxEvent, type NewOutboxEvent } from './outbox.js';
+export {
+  type ClaimedEvent,
+  claimOutboxBatch,
+  enqueueOutboxEvent,
+  markOutboxPublished,
+  type NewOutboxEvent,
+  outboxBacklog,
+  type RowFailure,
+  recordOutboxFailures,
+  releaseOutboxClaims,
+} from './outbox.js';
 export {
   type Database,
   ORDER_STATUSES,

@@ -41,6 +41,11 @@ export interface OutboxTable {
   published_at: ColumnType<Date | null, never, Date | null>;
   attempts: Generated<number>;
   last_error: string | null;
+  locked_until: ColumnType<Date | null, never, Date | null>;
+  locked_by: ColumnType<string | null, never, string | null>;
+  first_claimed_at: ColumnType<Date | null, never, Date | null>;
+  claims: Generated<number>;
+  dead_at: ColumnType<Date | null, never, Date | null>;
 }
 
 /** The schema as Kysely sees it: snake_case, one name per column everywhere. */

@@ -1,4 +1,5 @@
 export { createTestDatabase, type TestDatabase } from './database.js';
+export { type NatsServer, startNatsServer } from './nats.js';
 export {
   adminQuery,
   databaseUrl,

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { Backoff, sleep } from './backoff.js';
+
+describe('Backoff', () => {
+  it('doubles up to the cap, with jitter in the upper half', () => {
+    const low = new Backoff(100, 1000, () => 0);
+    expect([1, 2, 3, 4, 5, 6].map(() => low.next())).toEqual([50, 100, 200, 400, 500, 500]);
+    const high = new Backoff(100, 1000, () => 1);
+    expect([1, 2, 3, 4, 5].map(() => high.next())).toEqual([100, 200, 400, 800, 1000]);
+    high.reset();
+    expect(high.next()).toBe(100);
+  });
+
+  it('sleep returns early when aborted', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 20);
+    await sleep(10_000, controller.signal);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});

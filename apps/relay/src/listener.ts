@@ -1,0 +1,80 @@
+import type { Logger } from '@orders/logger';
+import pg from 'pg';
+import { Backoff, sleep } from './backoff.js';
+
+/** The channel the outbox trigger notifies on. */
+export const OUTBOX_CHANNEL = 'outbox';
+
+/**
+ * LISTENs on a dedicated connection and calls `onNotify` for each notification. When the connection
+ * drops it reconnects with backoff; meanwhile the relay's poll interval bounds the delay.
+ */
+export class OutboxListener {
+  #client: pg.Client | undefined;
+  #stopped = new AbortController();
+  #running: Promise<void> | undefined;
+  readonly #log: Logger;
+
+  constructor(
+    private readonly options: {
+      readonly url: string;
+      readonly connectTimeoutMs: number;
+      readonly backoffMaxMs: number;
+      readonly logger: Logger;
+      readonly onNotify: () => void;
+      /** Called after every (re)connect: notifications sent while we were away are lost, so look now. */
+      readonly onListening?: () => void;
+    },
+  ) {
+    this.#log = options.logger.child({ component: 'listener' });
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    const backoff = new Backoff(250, this.options.backoffMaxMs);
+    const signal = this.#stopped.signal;
+    while (!signal.aborted) {
+      const client = new pg.Client({
+        connectionString: this.options.url,
+        connectionTimeoutMillis: this.options.connectTimeoutMs,
+        keepAlive: true,
+        application_name: 'orders-relay-listen',
+      });
+      const ended = new Promise<unknown>((resolve) => {
+        client.once('error', resolve);
+        client.once('end', () => resolve(undefined));
+      });
+      try {
+        await client.connect();
+        client.on('notification', () => this.options.onNotify());
+        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        this.#client = client;
+        backoff.reset();
+        this.#log.info('listening for outbox notifications');
+        this.options.onListening?.();
+        const err = await Promise.race([
+          ended,
+          new Promise((r) => signal.addEventListener('abort', r, { once: true })),
+        ]);
+        if (signal.aborted) break;
+        this.#log.warn({ err }, 'listen connection lost; the poll interval covers the gap');
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#log.warn({ err, attempt: backoff.attempts + 1 }, 'could not listen for notifications');
+      } finally {
+        this.#client = undefined;
+        await client.end().catch(() => {});
+      }
+      await sleep(backoff.next(), signal);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped.abort();
+    await this.#client?.end().catch(() => {});
+    await this.#running;
+  }
+}

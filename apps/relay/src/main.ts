@@ -1,0 +1,99 @@
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { serve } from '@hono/node-server';
+import { ConfigError, loadRelayConfig, redactUrl } from '@orders/config';
+import { createDb } from '@orders/db';
+import { createLogger } from '@orders/logger';
+import { createOpsApp } from './http.js';
+import { OutboxListener } from './listener.js';
+import { createRelayMetrics } from './metrics.js';
+import { NatsLink } from './nats.js';
+import { createRelay } from './relay.js';
+
+// The relay process (a sidecar): the only place that reads the environment, listens and handles signals.
+
+let config: ReturnType<typeof loadRelayConfig>;
+try {
+  config = loadRelayConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exit(2);
+}
+
+const relayId = `${hostname()}-${process.pid}`;
+const logger = createLogger({ name: `${config.serviceName}-relay`, level: config.logLevel }).child({
+  relay_id: relayId,
+});
+const db = createDb(config.database, { logger, applicationName: `${config.serviceName}-relay` });
+const metrics = createRelayMetrics(db);
+const nats = new NatsLink({
+  ...config.nats,
+  duplicateWindowMs: config.duplicateWindowMs,
+  publishTimeoutMs: config.publishTimeoutMs,
+  backoffMaxMs: config.backoffMaxMs,
+  name: `${config.serviceName}-relay-${relayId}`,
+  logger,
+  onReadyChange: (ready) => metrics.natsConnected.set(ready ? 1 : 0),
+});
+const relay = createRelay({ db, nats, metrics, logger, settings: { relayId, ...config } });
+const listener = config.listen
+  ? new OutboxListener({
+      url: config.database.url,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      backoffMaxMs: config.backoffMaxMs,
+      logger,
+      onNotify: () => relay.notify(),
+      onListening: () => relay.notify(),
+    })
+  : undefined;
+
+const server = serve(
+  { fetch: createOpsApp({ db, nats, metrics }).fetch, port: config.port, hostname: config.host },
+  (info) =>
+    logger.info(
+      {
+        port: info.port,
+        stream: config.nats.stream,
+        nats: redactUrl(config.nats.url),
+        batchSize: config.batchSize,
+        pollIntervalMs: config.pollIntervalMs,
+        listen: config.listen,
+      },
+      'relay started',
+    ),
+) as Server;
+server.on('error', (err) => {
+  logger.fatal({ err }, 'relay ops server failed');
+  stopping.abort('server error');
+});
+
+nats.start();
+listener?.start();
+relay.start();
+
+const stopping = new AbortController();
+stopping.signal.addEventListener('abort', async () => {
+  logger.info({ reason: stopping.signal.reason }, 'shutting down: finishing the batch in flight');
+  const force = setTimeout(() => {
+    logger.error('shutdown took too long: exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
+  force.unref();
+  await relay.stop();
+  await Promise.all([listener?.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
+  server.closeAllConnections();
+  await db.destroy();
+  clearTimeout(force);
+  logger.info('stopped');
+  if (stopping.signal.reason === 'server error') process.exitCode = 1;
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping.abort(signal);
+  });
+}

@@ -1,0 +1,307 @@
+import type { Logger } from '@orders/logger';
+import {
+  type ConnectionOptions,
+  connect,
+  ErrorCode,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  NatsError,
+  nanos,
+  headers as natsHeaders,
+  type PubAck,
+  StorageType,
+} from 'nats';
+import { Backoff, sleep } from './backoff.js';
+
+export interface NatsLinkOptions {
+  readonly url: string;
+  readonly stream: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+  readonly duplicateWindowMs: number;
+  readonly publishTimeoutMs: number;
+  readonly backoffMaxMs: number;
+  readonly name: string;
+  readonly logger: Logger;
+  /** Called whenever readiness changes (connected and stream ensured). */
+  readonly onReadyChange?: (ready: boolean) => void;
+}
+
+/** A publish that failed because of the row itself: retrying the same bytes will fail again. */
+export class RowPublishError extends Error {
+  override name = 'RowPublishError';
+}
+
+/** A publish that failed because NATS could not take it now: retry later, do not blame the row. */
+export class TransientPublishError extends Error {
+  override name = 'TransientPublishError';
+}
+
+export interface OutgoingMessage {
+  readonly id: string;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+// A subject is dot-separated tokens, none empty, no whitespace, no wildcards. Whitespace is worse
+// than invalid: the protocol would read "a.b c" as subject "a.b" with reply-to "c" and store it.
+const VALID_SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
+
+/**
+ * The relay's connection to NATS JetStream: connects (and keeps reconnecting) in the background,
+ * ensures the stream after every (re)connect, and reports readiness. Never throws on an outage; a
+ * publish while disconnected fails fast as transient.
+ */
+export class NatsLink {
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
+  #jsm: JetStreamManager | undefined;
+  #ready = false;
+  #readyWaiters = new Set<() => void>();
+  #stopped = new AbortController();
+  #running: Promise<void> | undefined;
+  readonly #log: Logger;
+
+  constructor(private readonly options: NatsLinkOptions) {
+    this.#log = options.logger.child({ component: 'nats' });
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Starts connecting in the background; resolves at once. */
+  start(): void {
+    this.#running ??= this.#connectLoop();
+  }
+
+  /** Resolves when ready, or when the signal aborts. */
+  async waitReady(signal: AbortSignal): Promise<void> {
+    if (this.#ready || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.#readyWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#readyWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  #setReady(ready: boolean): void {
+    if (this.#ready === ready) return;
+    this.#ready = ready;
+    this.options.onReadyChange?.(ready);
+    if (ready) for (const w of [...this.#readyWaiters]) w();
+  }
+
+  async #connectLoop(): Promise<void> {
+    const backoff = new Backoff(250, this.options.backoffMaxMs);
+    const signal = this.#stopped.signal;
+    while (!signal.aborted) {
+      try {
+        const nc = await connect(this.#connectionOptions());
+        this.#nc = nc;
+        this.#js = nc.jetstream({ timeout: this.options.publishTimeoutMs });
+        this.#jsm = await nc.jetstreamManager({ timeout: this.options.publishTimeoutMs });
+        this.#log.info({ server: nc.getServer() }, 'nats connected');
+        backoff.reset();
+        void this.#watchStatus(nc);
+        await this.#ensureStreamUntilDone(signal);
+        // The client reconnects by itself from here on; we only come back if it gives up (closed).
+        const err = await nc.closed();
+        this.#setReady(false);
+        if (signal.aborted) return;
+        this.#log.warn({ err }, 'nats connection closed; connecting again');
+      } catch (err) {
+        this.#setReady(false);
+        if (signal.aborted) return;
+        const delay = backoff.next();
+        this.#log.warn(
+          { err: describe(err), retryInMs: delay, attempt: backoff.attempts },
+          'nats unreachable',
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  #connectionOptions(): ConnectionOptions {
+    const o = this.options;
+    return {
+      servers: o.url.split(',').map((s) => s.trim()),
+      name: o.name,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 250,
+      timeout: 2000,
+      pingInterval: 10_000,
+      maxPingOut: 2,
+      ...(o.user !== undefined ? { user: o.user } : {}),
+      ...(o.password !== undefined ? { pass: o.password } : {}),
+      ...(o.token !== undefined ? { token: o.token } : {}),
+    };
+  }
+
+  async #watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        this.#setReady(false);
+        this.#log.warn({ server: status.data }, 'nats disconnected');
+      } else if (status.type === 'reconnect') {
+        this.#log.info({ server: status.data }, 'nats reconnected');
+        // A restarted server may have lost the stream (a fresh store): ensure it before publishing.
+        void this.#ensureStreamUntilDone(this.#stopped.signal);
+      }
+    }
+  }
+
+  async #ensureStreamUntilDone(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(250, this.options.backoffMaxMs);
+    while (!signal.aborted && this.#nc && !this.#nc.isClosed()) {
+      try {
+        await this.ensureStream();
+        this.#setReady(true);
+        return;
+      } catch (err) {
+        const delay = backoff.next();
+        this.#log.warn({ err: describe(err), retryInMs: delay }, 'could not ensure the stream');
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /**
+   * Creates the stream when it does not exist (subjects `<stream>.>`, file storage, the configured
+   * duplicate window). An existing stream's configuration is never changed; a duplicate window
+   * shorter than configured is reported, because it shortens the time within which a re-publish
+   * is recognised as a duplicate.
+   */
+  async ensureStream(): Promise<void> {
+    const jsm = this.#jsm;
+    if (!jsm) throw new TransientPublishError('not connected');
+    const name = this.options.stream;
+    try {
+      const info = await jsm.streams.info(name);
+      const windowMs = Math.round((info.config.duplicate_window ?? 0) / 1e6);
+      if (windowMs < this.options.duplicateWindowMs) {
+        this.#log.warn(
+          { stream: name, duplicateWindowMs: windowMs, wantedMs: this.options.duplicateWindowMs },
+          'stream duplicate window is shorter than RELAY_DUPLICATE_WINDOW_MS: a re-publish later than that after the first one would not be recognised as a duplicate',
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof NatsError && err.api_error?.err_code === 10059)) throw err;
+      await jsm.streams.add({
+        name,
+        subjects: [`${name}.>`],
+        storage: StorageType.File,
+        duplicate_window: nanos(this.options.duplicateWindowMs),
+      });
+      this.#log.info({ stream: name, duplicateWindowMs: this.options.duplicateWindowMs }, 'stream created');
+    }
+  }
+
+  /** The stream's duplicate window in ms, for reporting. */
+  async duplicateWindowMs(): Promise<number | undefined> {
+    const info = await this.#jsm?.streams.info(this.options.stream);
+    return info ? Math.round((info.config.duplicate_window ?? 0) / 1e6) : undefined;
+  }
+
+  /**
+   * Publishes one message with `Nats-Msg-Id` = its id and resolves with the PubAck (a duplicate
+   * ack included: the message is in the stream either way). Rejects with {@link RowPublishError} or
+   * {@link TransientPublishError}.
+   */
+  async publish(message: OutgoingMessage): Promise<PubAck> {
+    const js = this.#js;
+    if (!js || !this.#ready) throw new TransientPublishError('nats is not connected');
+    if (!VALID_SUBJECT.test(message.subject)) {
+      throw new RowPublishError(`invalid subject ${JSON.stringify(message.subject)}`);
+    }
+    const h = natsHeaders();
+    try {
+      for (const [key, value] of Object.entries(message.headers)) h.set(key, String(value));
+    } catch (err) {
+      throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
+    }
+    try {
+      return await js.publish(message.subject, message.payload, {
+        msgID: message.id,
+        headers: h,
+        timeout: this.options.publishTimeoutMs,
+      });
+    } catch (err) {
+      throw await this.#classify(err, message);
+    }
+  }
+
+  async #classify(err: unknown, message: OutgoingMessage): Promise<Error> {
+    const code = err instanceof NatsError ? err.code : undefined;
+    switch (code) {
+      case ErrorCode.MaxPayloadExceeded:
+        return new RowPublishError(
+          `payload of ${message.payload.byteLength} bytes exceeds the server's max_payload (${this.#nc?.info?.max_payload ?? '?'})`,
+          { cause: err },
+        );
+      case ErrorCode.BadHeader:
+      case ErrorCode.BadSubject:
+      case ErrorCode.BadPayload:
+        return new RowPublishError(describe(err), { cause: err });
+      case ErrorCode.NoResponders: {
+        // No stream listens on the subject, or JetStream is not ready (a server starting up).
+        // Only the first is the row's fault: ask the server which stream captures the subject.
+        try {
+          await this.#jsm?.streams.find(message.subject);
+          return new TransientPublishError('no responders (JetStream not ready?)', { cause: err });
+        } catch (findErr) {
+          if (/no stream matches subject/i.test(describe(findErr))) {
+            if (message.subject.startsWith(`${this.options.stream}.`)) {
+              // Our own stream is gone (deleted, or a fresh server): recreate it, retry later.
+              void this.#ensureStreamUntilDone(this.#stopped.signal);
+              return new TransientPublishError(`stream ${this.options.stream} is missing; recreating it`, {
+                cause: err,
+              });
+            }
+            return new RowPublishError(`no stream captures subject ${message.subject}`, { cause: err });
+          }
+          return new TransientPublishError('no responders', { cause: err });
+        }
+      }
+      default:
+        break;
+    }
+    // A JetStream API error on the publish (the server refused this message) is about the message.
+    if (err instanceof NatsError && err.api_error && err.api_error.code >= 400 && err.api_error.code < 500) {
+      return new RowPublishError(`jetstream refused the message: ${err.api_error.description}`, {
+        cause: err,
+      });
+    }
+    // Timeouts, disconnects, closed connections, anything else: the outcome is unknown or NATS is
+    // unavailable. Retrying is safe because of Nats-Msg-Id.
+    return new TransientPublishError(describe(err), { cause: err });
+  }
+
+  /** Closes the connection, letting in-flight requests finish first (bounded). */
+  async stop(): Promise<void> {
+    this.#stopped.abort();
+    const nc = this.#nc;
+    this.#setReady(false);
+    if (nc && !nc.isClosed()) {
+      await Promise.race([nc.drain().catch(() => nc.close()), sleep(2000)]);
+      if (!nc.isClosed()) await nc.close();
+    }
+    await this.#running;
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof NatsError)
+    return err.api_error ? `${err.message} (${err.api_error.err_code})` : `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

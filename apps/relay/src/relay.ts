@@ -1,0 +1,228 @@
+import {
+  type ClaimedEvent,
+  claimOutboxBatch,
+  type Db,
+  isDatabaseUnavailable,
+  markOutboxPublished,
+  type RowFailure,
+  recordOutboxFailures,
+  releaseOutboxClaims,
+} from '@orders/db';
+import type { Logger } from '@orders/logger';
+import { Backoff, sleep } from './backoff.js';
+import type { RelayMetrics } from './metrics.js';
+import { type NatsLink, RowPublishError } from './nats.js';
+
+export interface RelaySettings {
+  readonly relayId: string;
+  readonly batchSize: number;
+  readonly pollIntervalMs: number;
+  readonly leaseMs: number;
+  readonly maxAttempts: number;
+  readonly retryDelayMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export interface RelayDeps {
+  readonly db: Db;
+  readonly nats: NatsLink;
+  readonly metrics: RelayMetrics;
+  readonly logger: Logger;
+  readonly settings: RelaySettings;
+  /**
+   * Test hook, called after the PubAcks of a batch and before they are marked. Lets a test crash
+   * the relay at the worst moment (acked, not marked) without racing a SIGKILL against it.
+   */
+  readonly afterPublish?: (published: readonly string[]) => Promise<void> | void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The relay loop: claim the oldest rows, publish them all concurrently, mark what JetStream
+ * acknowledged. It keeps going while batches come back full, then waits for a notification or the
+ * poll interval. Outages of NATS or PostgreSQL pause it with capped, jittered backoff; it never exits
+ * on its own.
+ */
+export function createRelay(deps: RelayDeps) {
+  const { db, nats, metrics, settings } = deps;
+  const log = deps.logger.child({ component: 'relay' });
+  const stopping = new AbortController();
+  // Published and acked, not yet marked because the database failed: marked first when it is back,
+  // so a database blip does not turn into re-publishes.
+  const unmarked = new Set<string>();
+  let woken = false;
+  let wake: (() => void) | undefined;
+  let running: Promise<void> | undefined;
+  let databaseUp = true;
+
+  function notify(): void {
+    woken = true;
+    wake?.();
+  }
+
+  /** Waits for a notification, the poll interval, or stop, whichever comes first. */
+  async function idle(): Promise<void> {
+    if (woken || stopping.signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, settings.pollIntervalMs);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        stopping.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      wake = done;
+      stopping.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async function flushUnmarked(): Promise<void> {
+    if (unmarked.size === 0) return;
+    const ids = [...unmarked];
+    await markOutboxPublished(db, ids);
+    for (const id of ids) unmarked.delete(id);
+  }
+
+  /** One batch. Returns the number of rows claimed; throws when NATS or the database is unavailable. */
+  async function runBatch(): Promise<number> {
+    await flushUnmarked();
+    woken = false; // a notification from here on means "rows may have committed after this claim"
+    const started = performance.now();
+    const rows = await claimOutboxBatch(db, {
+      limit: settings.batchSize,
+      leaseMs: settings.leaseMs,
+      relayId: settings.relayId,
+    });
+    if (rows.length === 0) return 0;
+
+    const outcomes = await Promise.allSettled(rows.map((row) => publishOne(row)));
+    const published: string[] = [];
+    const transient: string[] = [];
+    const failures: RowFailure[] = [];
+    let firstTransient: unknown;
+    outcomes.forEach((outcome, i) => {
+      const row = rows[i] as ClaimedEvent;
+      if (outcome.status === 'fulfilled') published.push(row.id);
+      else if (outcome.reason instanceof RowPublishError)
+        failures.push({ id: row.id, error: outcome.reason.message });
+      else {
+        transient.push(row.id);
+        firstTransient ??= outcome.reason;
+      }
+    });
+
+    await deps.afterPublish?.(published);
+    for (const id of published) unmarked.add(id);
+    await flushUnmarked();
+    metrics.published.inc(published.length);
+
+    if (failures.length > 0) {
+      metrics.failed.inc({ kind: 'row' }, failures.length);
+      const results = await recordOutboxFailures(db, failures, settings);
+      for (const r of results) {
+        const error = failures.find((f) => f.id === r.id)?.error;
+        if (r.dead) {
+          metrics.dead.inc();
+          log.error(
+            { outbox_id: r.id, attempts: r.attempts, error },
+            'outbox row is dead: it will not be retried',
+          );
+        } else {
+          log.warn(
+            { outbox_id: r.id, attempts: r.attempts, error },
+            'publish failed for this row; will retry',
+          );
+        }
+      }
+    }
+    if (transient.length > 0) {
+      metrics.failed.inc({ kind: 'transient' }, transient.length);
+      // Not the rows' fault: give them back at once, attempts untouched.
+      await releaseOutboxClaims(db, transient, settings.relayId);
+      throw new NatsUnavailable(`${transient.length} of ${rows.length} publishes failed`, {
+        cause: firstTransient,
+      });
+    }
+
+    metrics.batchSize.observe(rows.length);
+    metrics.batchDuration.observe((performance.now() - started) / 1000);
+    log.debug({ rows: rows.length, published: published.length, failed: failures.length }, 'batch');
+    return rows.length;
+  }
+
+  async function publishOne(row: ClaimedEvent): Promise<void> {
+    const ack = await nats.publish({
+      id: row.id,
+      subject: row.subject,
+      payload: encoder.encode(row.payload),
+      headers: row.headers,
+    });
+    metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at.getTime()) / 1000));
+    if (ack.duplicate) metrics.duplicates.inc();
+  }
+
+  async function loop(): Promise<void> {
+    const backoff = new Backoff(100, settings.backoffMaxMs);
+    const signal = stopping.signal;
+    while (!signal.aborted) {
+      if (!nats.ready) {
+        await nats.waitReady(signal);
+        continue;
+      }
+      try {
+        const claimed = await runBatch();
+        if (!databaseUp) {
+          databaseUp = true;
+          log.info('database reachable again');
+        }
+        backoff.reset();
+        // A full batch means there is probably more: keep draining without waiting.
+        if (claimed < settings.batchSize) await idle();
+      } catch (err) {
+        const delay = backoff.next();
+        if (err instanceof NatsUnavailable) {
+          log.warn({ err, retryInMs: delay }, 'nats unavailable; rows released, retrying');
+        } else if (isDatabaseUnavailable(err)) {
+          if (databaseUp) log.warn({ err, retryInMs: delay }, 'database unavailable; retrying');
+          databaseUp = false;
+        } else {
+          log.error({ err, retryInMs: delay }, 'relay batch failed; retrying');
+        }
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  return {
+    /** Starts the loop in the background. */
+    start(): void {
+      running ??= loop();
+    },
+    /** Wake-up hint: rows may be waiting (LISTEN/NOTIFY). */
+    notify,
+    /** Stops claiming, lets the batch in flight finish (publish, mark), then resolves. Idempotent. */
+    async stop(): Promise<void> {
+      stopping.abort();
+      await running;
+      try {
+        await flushUnmarked();
+      } catch (err) {
+        log.warn(
+          { err, unmarked: unmarked.size },
+          'could not mark acked rows before stopping; they will be re-published as duplicates',
+        );
+      }
+    },
+    /** True while the database answered the last batch. */
+    get databaseUp(): boolean {
+      return databaseUp;
+    },
+  };
+}
+export type Relay = ReturnType<typeof createRelay>;
+
+/** A batch could not be published because NATS was unavailable; its rows were released. */
+export class NatsUnavailable extends Error {
+  override name = 'NatsUnavailable';
+}

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort } from './process.js';
+
+/** A nats-server of the test's own: a free port, a temp store dir, stoppable and restartable. */
+export interface NatsServer {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  /** Stops the server (SIGTERM, or SIGKILL with `{ kill: true }`); the store dir stays for a restart. */
+  stop(options?: { kill?: boolean }): Promise<void>;
+  /** Starts it again on the same port with the same store. */
+  start(): Promise<void>;
+  /** Stops it and removes the store dir. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts `nats-server -js` (from PATH, or `NATS_SERVER_BIN`) on a free loopback port. Tests that stop
+ * and restart NATS use this, never the shared server on 4222.
+ */
+export async function startNatsServer(options: { args?: readonly string[] } = {}): Promise<NatsServer> {
+  const port = await freePort();
+  const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
+  const bin = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+  let child: ChildProcess | undefined;
+  const output: string[] = [];
+
+  async function start(): Promise<void> {
+    if (child) return;
+    const proc = spawn(
+      bin,
+      ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args ?? [])],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    child = proc;
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${output.join('')}`))),
+    );
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port, 10_000), exited]);
+  }
+
+  async function stop(stopOptions: { kill?: boolean } = {}): Promise<void> {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(stopOptions.kill ? 'SIGKILL' : 'SIGTERM');
+    await exited;
+  }
+
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    stop,
+    start,
+    async dispose() {
+      await stop();
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = netConnect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
