@@ -17,7 +17,7 @@ import { fieldErrors, type Problem, ProblemError, problem } from './problem.js';
 export interface AppDeps {
   readonly db: Db;
   readonly logger: Logger;
-  readonly config: Pick<ApiConfig, 'serviceName' | 'limits'> & { readonly stream: string };
+  readonly config: Pick<ApiConfig, 'serviceName' | 'limits' | 'stream'>;
   /** A fresh registry when absent. */
   readonly metrics?: Metrics;
   readonly now?: () => Date;

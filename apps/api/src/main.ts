@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadApiConfig } from '@orders/config';
 import { createDb } from '@orders/db';
-import { DEFAULT_STREAM } from '@orders/events';
 import { createLogger } from '@orders/logger';
 import { createApp } from './app.js';
 
@@ -19,11 +18,10 @@ try {
 
 const logger = createLogger({ name: config.serviceName, level: config.logLevel });
 const db = createDb(config.database, { logger, applicationName: `${config.serviceName}-api` });
-const stream = process.env['NATS_STREAM'] || DEFAULT_STREAM;
-const { app } = createApp({ db, logger, config: { ...config, stream } });
+const { app } = createApp({ db, logger, config });
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-  logger.info({ port: info.port, host: config.host, stream }, 'api listening');
+  logger.info({ port: info.port, host: config.host, stream: config.stream }, 'api listening');
 }) as Server;
 server.on('error', (err) => {
   logger.fatal({ err }, 'api server failed');

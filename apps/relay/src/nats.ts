@@ -293,7 +293,9 @@ export class NatsLink {
     const nc = this.#nc;
     this.#setReady(false);
     if (nc && !nc.isClosed()) {
-      await Promise.race([nc.drain().catch(() => nc.close()), sleep(2000)]);
+      const gaveUp = new AbortController();
+      await Promise.race([nc.drain().catch(() => nc.close()), sleep(2000, gaveUp.signal)]);
+      gaveUp.abort(); // clears the timer, or it would keep the process alive
       if (!nc.isClosed()) await nc.close();
     }
     await this.#running;

@@ -15,6 +15,10 @@ export class ConfigError extends Error {
 export type Env = Readonly<Record<string, string | undefined>>;
 
 const port = z.coerce.number().int().min(1).max(65535);
+const streamName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "_" or "-" (it is also the subject prefix)')
+  .default('orders');
 const positiveInt = z.coerce.number().int().positive();
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -47,6 +51,7 @@ export interface DatabaseConfig {
 const apiSchema = databaseSchema.extend({
   SERVICE_NAME: z.string().min(1).default('orders-service'),
   SERVICE_PORT: port.default(8001),
+  NATS_STREAM: streamName,
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: logLevel.default('info'),
   BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
@@ -62,6 +67,8 @@ export interface ApiConfig {
   readonly port: number;
   readonly logLevel: z.infer<typeof logLevel>;
   readonly database: DatabaseConfig;
+  /** `NATS_STREAM`: the API never connects to NATS, but it names the subjects of the events it writes. */
+  readonly stream: string;
   readonly limits: {
     readonly bodyBytes: number;
     readonly itemsPerOrder: number;
@@ -79,10 +86,7 @@ const relaySchema = databaseSchema.extend({
   LOG_LEVEL: logLevel.default('info'),
   DB_POOL_SIZE: positiveInt.max(100).default(4),
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
-  NATS_STREAM: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "_" or "-" (it is also the subject prefix)')
-    .default('orders'),
+  NATS_STREAM: streamName,
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
   NATS_TOKEN: z.string().optional(),
@@ -177,6 +181,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     port: e.SERVICE_PORT,
     logLevel: e.LOG_LEVEL,
     database: resolveDatabase(e),
+    stream: e.NATS_STREAM,
     limits: Object.freeze({
       bodyBytes: e.BODY_LIMIT_BYTES,
       itemsPerOrder: e.MAX_ITEMS_PER_ORDER,

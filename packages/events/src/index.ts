@@ -12,9 +12,6 @@ export const AggregateType = {
 } as const;
 export type AggregateType = (typeof AggregateType)[keyof typeof AggregateType];
 
-/** The stream's name when `NATS_STREAM` is unset, and the subject prefix consumers know. */
-export const DEFAULT_STREAM = 'orders';
-
 /**
  * The subject an event is published on: `<stream>.<event_type>`, so the stream's `<stream>.>` filter
  * covers every event the service emits (`orders.order_created` with the default stream).

@@ -1,0 +1,142 @@
+import { silentLogger } from '@orders/logger';
+import { createTestDatabase, startNatsServer } from '@orders/testkit';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRelayMetrics } from '../src/metrics.js';
+import { NatsLink } from '../src/nats.js';
+import { createRelay } from '../src/relay.js';
+import {
+  exactlyOnce,
+  insertBacklog,
+  natsClient,
+  readStream,
+  startRelay,
+  streamCount,
+  waitFor,
+} from './helpers.js';
+
+const tdb = await createTestDatabase();
+const nats = await startNatsServer();
+const nc = await natsClient(nats);
+afterAll(async () => {
+  await nc.close();
+  await nats.dispose();
+  await tdb.drop();
+});
+
+describe('crashes', () => {
+  it('a publish acked but never marked is re-published, acked as a duplicate, and stored once', async () => {
+    const ids = await insertBacklog(tdb.db, 50);
+    const logger = silentLogger();
+    const metrics = createRelayMetrics(tdb.db);
+    const link = new NatsLink({
+      url: nats.url,
+      stream: 'orders',
+      duplicateWindowMs: 120_000,
+      publishTimeoutMs: 2000,
+      backoffMaxMs: 500,
+      name: 'crash-test',
+      logger,
+    });
+    let crashed = 0;
+    const relay = createRelay({
+      db: tdb.db,
+      nats: link,
+      metrics,
+      logger,
+      settings: {
+        relayId: 'crash-test',
+        batchSize: 100,
+        pollIntervalMs: 100,
+        leaseMs: 1000,
+        maxAttempts: 5,
+        retryDelayMs: 100,
+        backoffMaxMs: 500,
+      },
+      // The worst moment: JetStream has every message, the database has no mark. The "crash" leaves
+      // the rows leased, as a killed process would.
+      afterPublish: (published) => {
+        if (crashed++ === 0) throw new Error(`simulated crash after ${published.length} acks`);
+      },
+    });
+    link.start();
+    relay.start();
+    try {
+      await waitFor(
+        'the rows to be re-published and marked',
+        async () => {
+          const left = await tdb.db
+            .selectFrom('outbox')
+            .select('id')
+            .where('published_at', 'is', null)
+            .where('id', 'in', ids)
+            .execute();
+          return left.length === 0;
+        },
+        15_000,
+      );
+      expect(crashed).toBe(2);
+      const duplicates = (await metrics.registry.getSingleMetricAsString('outbox_duplicates_total')).match(
+        /outbox_duplicates_total (\d+)/,
+      )?.[1];
+      expect(Number(duplicates)).toBe(50);
+      const rows = await tdb.db.selectFrom('outbox').select(['claims']).where('id', 'in', ids).execute();
+      expect(rows.every((r) => r.claims === 2)).toBe(true);
+      expect(exactlyOnce(await readStream(nc, 'orders'), ids)).toEqual({
+        missing: [],
+        duplicated: [],
+        unexpected: [],
+      });
+    } finally {
+      await relay.stop();
+      await link.stop();
+    }
+  });
+
+  it('SIGKILL three times while draining 5,000 rows: exactly one message per row', async () => {
+    await tdb.db.deleteFrom('outbox').execute();
+    const before = await streamCount(nc, 'orders');
+    const ids = await insertBacklog(tdb.db, 5000);
+    const env = { RELAY_BATCH_SIZE: '25', RELAY_LEASE_MS: '2000', RELAY_PUBLISH_TIMEOUT_MS: '1000' };
+    const killedAt: number[] = [];
+    for (let kill = 1; kill <= 3; kill++) {
+      const relay = await startRelay(tdb.url, nats, env);
+      const target = before + kill * 1000;
+      await waitFor(
+        `${kill * 1000} messages`,
+        async () => (await streamCount(nc, 'orders')) >= target,
+        30_000,
+        2,
+      );
+      relay.kill('SIGKILL');
+      const { signal } = await relay.exited;
+      expect(signal).toBe('SIGKILL');
+      expect(relay.alive()).toBe(false);
+      killedAt.push((await streamCount(nc, 'orders')) - before);
+    }
+    // Every kill landed mid-drain, not after the backlog was done.
+    expect(killedAt.every((n) => n < 5000)).toBe(true);
+    const relay = await startRelay(tdb.url, nats, env);
+    try {
+      await waitFor(
+        'every row marked',
+        async () => {
+          const left = await tdb.db
+            .selectFrom('outbox')
+            .select('id')
+            .where('published_at', 'is', null)
+            .limit(1)
+            .execute();
+          return left.length === 0;
+        },
+        60_000,
+        50,
+      );
+      const messages = (await readStream(nc, 'orders')).slice(before);
+      expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
+      expect(messages).toHaveLength(5000);
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { createTestDatabase, startNatsServer } from '@orders/testkit';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { exactlyOnce, insertBacklog, natsClient, readStream, startRelay, waitFor } from './helpers.js';
+
+const tdb = await createTestDatabase();
+const nats = await startNatsServer();
+const nc = await natsClient(nats);
+afterAll(async () => {
+  await nc.close();
+  await nats.dispose();
+  await tdb.drop();
+});
+
+async function poisonRow(subject: string, payload: string): Promise<string> {
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, subject, payload)
+    VALUES (gen_random_uuid(), 'order', 'poison', 'order_created', ${subject}, ${payload}::jsonb) RETURNING id`.execute(
+    tdb.db,
+  );
+  return rows[0]?.id ?? '';
+}
+
+describe('poison rows', () => {
+  it('rows that cannot be published end dead with their error, and never block the rows around them', async () => {
+    const before = await insertBacklog(tdb.db, 100);
+    const tooLarge = await poisonRow('orders.order_created', JSON.stringify({ blob: 'x'.repeat(1_100_000) }));
+    const noStream = await poisonRow('elsewhere.order_created', '{"lost": true}');
+    const badSubject = await poisonRow('orders.order created', '{"space": true}');
+    const after = await insertBacklog(tdb.db, 100);
+    const relay = await startRelay(tdb.url, nats, {
+      RELAY_MAX_ATTEMPTS: '3',
+      RELAY_RETRY_DELAY_MS: '50',
+      RELAY_BATCH_SIZE: '50',
+    });
+    try {
+      const good = [...before, ...after];
+      await waitFor('the good rows', async () => {
+        const left = await tdb.db
+          .selectFrom('outbox')
+          .select('id')
+          .where('published_at', 'is', null)
+          .where('id', 'in', good)
+          .execute();
+        return left.length === 0;
+      });
+      await waitFor(
+        'the poison rows to die',
+        async () => {
+          const dead = await tdb.db
+            .selectFrom('outbox')
+            .select('id')
+            .where('dead_at', 'is not', null)
+            .execute();
+          return dead.length === 3;
+        },
+        20_000,
+      );
+      const rows = await tdb.db
+        .selectFrom('outbox')
+        .select(['id', 'attempts', 'last_error', 'published_at', 'dead_at'])
+        .where('id', 'in', [tooLarge, noStream, badSubject])
+        .execute();
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      expect(byId.get(tooLarge)).toMatchObject({ attempts: 3, published_at: null });
+      expect(byId.get(tooLarge)?.last_error).toMatch(/exceeds the server's max_payload/);
+      expect(byId.get(noStream)?.last_error).toMatch(/no stream captures subject elsewhere\.order_created/);
+      expect(byId.get(badSubject)?.last_error).toMatch(/invalid subject/);
+      // The stream holds the good rows once each and nothing of the poison ones.
+      expect(exactlyOnce(await readStream(nc, 'orders'), good)).toEqual({
+        missing: [],
+        duplicated: [],
+        unexpected: [],
+      });
+      expect(await relay.metric('outbox_dead_total')).toBe(3);
+      expect(await relay.metric('outbox_dead_rows')).toBe(3);
+      expect(await relay.metric('outbox_pending')).toBe(0);
+      const deadLogs = relay.lines.filter((l) => l.includes('outbox row is dead'));
+      expect(deadLogs).toHaveLength(3);
+      expect(JSON.parse(deadLogs[0] ?? '{}')).toMatchObject({ level: 'error', attempts: 3 });
+      // Dead rows left the claim path: nothing is claimed again.
+      const claims = await tdb.db
+        .selectFrom('outbox')
+        .select('claims')
+        .where('id', '=', tooLarge)
+        .executeTakeFirstOrThrow();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(
+        (
+          await tdb.db
+            .selectFrom('outbox')
+            .select('claims')
+            .where('id', '=', tooLarge)
+            .executeTakeFirstOrThrow()
+        ).claims,
+      ).toBe(claims.claims);
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+  });
+});
