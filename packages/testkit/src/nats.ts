@@ -19,13 +19,31 @@ export interface NatsServer {
 }
 
 /**
- * Starts `nats-server -js` (from PATH, or `NATS_SERVER_BIN`) on a free loopback port. Tests that stop
- * and restart NATS use this, never the shared server on 4222.
+ * Starts a JetStream server of the test's own on a free loopback port: the local `nats-server`
+ * binary (PATH, or `NATS_SERVER_BIN`) when there is one, else a `nats` container through
+ * testcontainers when a Docker engine answers (`TESTKIT_NATS=binary|testcontainers` forces one).
+ * Tests that stop and restart NATS use this, never the shared server on 4222.
  */
 export async function startNatsServer(options: { args?: readonly string[] } = {}): Promise<NatsServer> {
+  const forced = process.env['TESTKIT_NATS'];
+  const bin = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+  if (forced === 'testcontainers' || (forced === undefined && !(await hasBinary(bin)))) {
+    return startNatsContainer(options);
+  }
+  return startNatsBinary(bin, options);
+}
+
+async function hasBinary(bin: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = spawn(bin, ['--version'], { stdio: 'ignore' });
+    probe.once('error', () => resolve(false));
+    probe.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+async function startNatsBinary(bin: string, options: { args?: readonly string[] }): Promise<NatsServer> {
   const port = await freePort();
   const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
-  const bin = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
   let child: ChildProcess | undefined;
   const output: string[] = [];
 
@@ -87,4 +105,45 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * The Docker path: the same contract as the binary, a container on a fixed host port with the store
+ * bind-mounted from a temp dir, so stop/start keeps both the port and the stored messages.
+ */
+async function startNatsContainer(options: { args?: readonly string[] }): Promise<NatsServer> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const port = await freePort();
+  const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
+  type Started = Awaited<ReturnType<InstanceType<typeof GenericContainer>['start']>>;
+  let container: Started | undefined;
+
+  async function start(): Promise<void> {
+    if (container) return;
+    container = await new GenericContainer(process.env['TESTKIT_NATS_IMAGE'] ?? 'nats:2.10-alpine')
+      .withCommand(['-js', '-sd', '/data', ...(options.args ?? [])])
+      .withExposedPorts({ container: 4222, host: port })
+      .withBindMounts([{ source: storeDir, target: '/data' }])
+      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+      .start();
+  }
+
+  async function stop(stopOptions: { kill?: boolean } = {}): Promise<void> {
+    const c = container;
+    container = undefined;
+    await c?.stop({ timeout: stopOptions.kill ? 0 : 10_000 });
+  }
+
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    stop,
+    start,
+    async dispose() {
+      await stop();
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
 }
