@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ApiConfig } from '@orders/config';
-import { type Db, isDatabaseUnavailable, pingDatabase } from '@orders/db';
+import { type Db, isDatabaseUnavailable, type OutboxNotifier, pingDatabase } from '@orders/db';
 import type { Logger } from '@orders/logger';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -20,6 +20,8 @@ export interface AppDeps {
   readonly config: Pick<ApiConfig, 'serviceName' | 'limits' | 'stream'>;
   /** A fresh registry when absent. */
   readonly metrics?: Metrics;
+  /** Sends the relay's wake-up hint after each commit (OUTBOX_NOTIFY=after-commit). */
+  readonly notifier?: OutboxNotifier;
   readonly now?: () => Date;
 }
 
@@ -87,7 +89,12 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  const service = createOrdersService({ db, stream: config.stream, ...(deps.now ? { now: deps.now } : {}) });
+  const service = createOrdersService({
+    db,
+    stream: config.stream,
+    notifier: deps.notifier,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   registerOrderRoutes(app, { service, metrics, limits: config.limits });
 
   app.openapi(

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadApiConfig } from '@orders/config';
-import { createDb } from '@orders/db';
+import { createDb, createOutboxNotifier } from '@orders/db';
 import { createLogger } from '@orders/logger';
 import { createApp } from './app.js';
 
@@ -17,8 +17,19 @@ try {
 }
 
 const logger = createLogger({ name: config.serviceName, level: config.logLevel });
-const db = createDb(config.database, { logger, applicationName: `${config.serviceName}-api` });
-const { app } = createApp({ db, logger, config });
+const db = createDb(config.database, {
+  logger,
+  applicationName: `${config.serviceName}-api`,
+  // Unless asked for the in-transaction NOTIFY, the trigger stays quiet for our sessions.
+  ...(config.outboxNotify === 'in-transaction' ? {} : { sessionSettings: { 'outbox.notify': 'off' } }),
+});
+const notifier =
+  config.outboxNotify === 'after-commit'
+    ? createOutboxNotifier(db, (err) =>
+        logger.debug({ err }, 'outbox wake-up hint failed; the relay poll covers it'),
+      )
+    : undefined;
+const { app } = createApp({ db, logger, config, ...(notifier ? { notifier } : {}) });
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
   logger.info({ port: info.port, host: config.host, stream: config.stream }, 'api listening');

@@ -52,6 +52,7 @@ const apiSchema = databaseSchema.extend({
   SERVICE_NAME: z.string().min(1).default('orders-service'),
   SERVICE_PORT: port.default(8001),
   NATS_STREAM: streamName,
+  OUTBOX_NOTIFY: z.enum(['after-commit', 'in-transaction', 'off']).default('after-commit'),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: logLevel.default('info'),
   BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
@@ -69,6 +70,11 @@ export interface ApiConfig {
   readonly database: DatabaseConfig;
   /** `NATS_STREAM`: the API never connects to NATS, but it names the subjects of the events it writes. */
   readonly stream: string;
+  /**
+   * How the relay is woken: a coalesced NOTIFY after each commit (default), the outbox trigger's
+   * NOTIFY inside each transaction (costs a global commit lock per transaction), or none (poll only).
+   */
+  readonly outboxNotify: 'after-commit' | 'in-transaction' | 'off';
   readonly limits: {
     readonly bodyBytes: number;
     readonly itemsPerOrder: number;
@@ -182,6 +188,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     logLevel: e.LOG_LEVEL,
     database: resolveDatabase(e),
     stream: e.NATS_STREAM,
+    outboxNotify: e.OUTBOX_NOTIFY,
     limits: Object.freeze({
       bodyBytes: e.BODY_LIMIT_BYTES,
       itemsPerOrder: e.MAX_ITEMS_PER_ORDER,

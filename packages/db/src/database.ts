@@ -8,6 +8,8 @@ export interface CreateDbOptions {
   readonly logger?: Logger;
   /** Shown in pg_stat_activity, so an operator can tell the API's connections from the relay's. */
   readonly applicationName?: string;
+  /** Session settings sent at connect (`-c name=value`), e.g. `{ 'outbox.notify': 'off' }`. */
+  readonly sessionSettings?: Readonly<Record<string, string>>;
 }
 
 /** A Kysely instance over its own pg pool. `db.destroy()` closes the pool. */
@@ -29,6 +31,13 @@ export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}):
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'orders',
     keepAlive: true,
+    ...(options.sessionSettings
+      ? {
+          options: Object.entries(options.sessionSettings)
+            .map(([name, value]) => `-c ${name}=${value}`)
+            .join(' '),
+        }
+      : {}),
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the
   // process. The next checkout gets a fresh connection, so logging is all there is to do.
@@ -73,3 +82,34 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 export async function pingDatabase(db: Db): Promise<void> {
   await sql`SELECT 1`.execute(db);
 }
+
+/**
+ * Sends the relay's wake-up hint (`NOTIFY outbox`) after commits, outside the business transactions,
+ * coalesced: at most one NOTIFY in flight per process, and one more after it when commits happened
+ * meanwhile. A lost hint costs latency only (the relay's poll interval covers it), never an event.
+ */
+export function createOutboxNotifier(db: Db, onError: (err: unknown) => void = () => {}) {
+  let inFlight = false;
+  let pending = false;
+  async function send(): Promise<void> {
+    inFlight = true;
+    try {
+      do {
+        pending = false;
+        await sql`SELECT pg_notify('outbox', '')`.execute(db);
+      } while (pending);
+    } catch (err) {
+      onError(err);
+    } finally {
+      inFlight = false;
+    }
+  }
+  return {
+    /** Call after a commit that wrote outbox rows. Never throws, never waits. */
+    hint(): void {
+      if (inFlight) pending = true;
+      else void send();
+    },
+  };
+}
+export type OutboxNotifier = ReturnType<typeof createOutboxNotifier>;

@@ -1,4 +1,12 @@
-export { type CreateDbOptions, createDb, type Db, isDatabaseUnavailable, pingDatabase } from './database.js';
+export {
+  type CreateDbOptions,
+  createDb,
+  createOutboxNotifier,
+  type Db,
+  isDatabaseUnavailable,
+  type OutboxNotifier,
+  pingDatabase,
+} from './database.js';
 export {
   DEFAULT_MIGRATIONS_DIR,
   type MigrateOptions,
@@ -10,6 +18,7 @@ export {
 export {
   findOrder,
   insertOrder,
+  insertOrderWithEvent,
   type ListOrdersQuery,
   listOrders,
   type NewOrder,
@@ -26,6 +35,7 @@ export {
   markOutboxPublished,
   type NewOutboxEvent,
   outboxBacklog,
+  outboxValues,
   type RowFailure,
   recordOutboxFailures,
   releaseOutboxClaims,

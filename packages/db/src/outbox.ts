@@ -1,5 +1,5 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Database } from './schema.js';
+import { type Insertable, type Kysely, sql, type Transaction } from 'kysely';
+import type { Database, OutboxTable } from './schema.js';
 
 /** One event to hand to the relay. */
 export interface NewOutboxEvent {
@@ -22,19 +22,21 @@ export interface NewOutboxEvent {
  */
 export async function enqueueOutboxEvent(trx: Transaction<Database>, event: NewOutboxEvent): Promise<void> {
   if (!trx.isTransaction) throw new TypeError('enqueueOutboxEvent must be called inside a transaction');
-  await trx
-    .insertInto('outbox')
-    .values({
-      id: event.id,
-      aggregate_type: event.aggregateType,
-      aggregate_id: event.aggregateId,
-      event_type: event.eventType,
-      subject: event.subject,
-      payload: JSON.stringify(event.payload),
-      headers: JSON.stringify(event.headers ?? {}),
-      ...(event.createdAt ? { created_at: event.createdAt } : {}),
-    })
-    .execute();
+  await trx.insertInto('outbox').values(outboxValues(event)).execute();
+}
+
+/** The row for an event, for callers that fold the outbox insert into their own single statement. */
+export function outboxValues(event: NewOutboxEvent): Insertable<OutboxTable> {
+  return {
+    id: event.id,
+    aggregate_type: event.aggregateType,
+    aggregate_id: event.aggregateId,
+    event_type: event.eventType,
+    subject: event.subject,
+    payload: JSON.stringify(event.payload),
+    headers: JSON.stringify(event.headers ?? {}),
+    ...(event.createdAt ? { created_at: event.createdAt } : {}),
+  };
 }
 
 /** A row the relay took, with what it needs to publish it. */

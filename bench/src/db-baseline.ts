@@ -1,0 +1,103 @@
+// Child process: the database ceiling for creating orders. The same transaction as the API (order,
+// items in one multi-row insert, outbox row) issued straight from Node with the API's pool size, no
+// HTTP, `concurrency` loops for `durationMs`. Prints one JSON line.
+import { randomUUID } from 'node:crypto';
+import {
+  createDb,
+  createOutboxNotifier,
+  enqueueOutboxEvent,
+  insertOrder,
+  insertOrderWithEvent,
+  type NewOutboxEvent,
+} from '@orders/db';
+import { orderCreatedPayload } from '@orders/events';
+
+const [
+  url = '',
+  concurrencyArg = '16',
+  durationArg = '5000',
+  poolArg = '16',
+  stream = 'orders',
+  shape = 'single',
+] = process.argv.slice(2);
+const concurrency = Number(concurrencyArg);
+const durationMs = Number(durationArg);
+// Configured as the API configures itself by default: no NOTIFY inside the transaction, one
+// coalesced hint after commits.
+const db = createDb(
+  { url, poolSize: Number(poolArg), connectTimeoutMs: 5000, statementTimeoutMs: 30_000 },
+  { sessionSettings: { 'outbox.notify': 'off' } },
+);
+const notifier = createOutboxNotifier(db);
+
+const latencies: number[] = [];
+let errors = 0;
+const deadline = performance.now() + durationMs;
+const started = performance.now();
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const createdAt = new Date();
+        const iso = createdAt.toISOString();
+        const id = randomUUID();
+        const items = [
+          { id: randomUUID(), sku: 'WIDGET-001', qty: 2, price: '19.99' },
+          { id: randomUUID(), sku: 'GADGET-002', qty: 1, price: '49.99' },
+        ];
+        const order = {
+          id,
+          customer_id: randomUUID(),
+          total_amount: '89.97',
+          metadata: { source: 'bench' },
+          created_at: createdAt,
+          items,
+        };
+        const event: NewOutboxEvent = {
+          id: randomUUID(),
+          aggregateType: 'order',
+          aggregateId: id,
+          eventType: 'order_created',
+          subject: `${stream}.order_created`,
+          payload: orderCreatedPayload({
+            id,
+            customer_id: order.customer_id,
+            total_amount: 89.97,
+            created_at: iso,
+            items: items.map((i) => ({
+              id: i.id,
+              sku: i.sku,
+              qty: i.qty,
+              price: Number(i.price),
+              created_at: iso,
+            })),
+          }),
+          createdAt,
+        };
+        if (shape === 'single') {
+          // What the API does: one statement.
+          await insertOrderWithEvent(db, order, event);
+          notifier.hint();
+        } else {
+          // The textbook shape, for comparison: BEGIN, three INSERTs, COMMIT.
+          await db.transaction().execute(async (trx) => {
+            await insertOrder(trx, order);
+            await enqueueOutboxEvent(trx, event);
+          });
+        }
+        latencies.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  }),
+);
+const seconds = (performance.now() - started) / 1000;
+await db.destroy();
+latencies.sort((a, b) => a - b);
+const pick = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
+process.stdout.write(
+  `${JSON.stringify({ orders: latencies.length, errors, seconds, ordersPerSecond: latencies.length / seconds, p50: pick(50), p99: pick(99), max: latencies.at(-1) ?? 0 })}\n`,
+);

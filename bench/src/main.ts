@@ -1,0 +1,493 @@
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,latency,peer]`
+//
+// Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
+// a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
+// markdown table and writes JSON under bench/results/. Every figure is reported next to a baseline
+// measured in the same run, because these machines are shared and noisy: the ratio is the result.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createDb, type Db, migrateToLatest } from '@orders/db';
+import {
+  adminQuery,
+  databaseUrl,
+  freePort,
+  type NatsServer,
+  REPO_ROOT,
+  type ServiceProcess,
+  startNatsServer,
+  startNodeProcess,
+  uniqueDatabaseName,
+} from '@orders/testkit';
+import { sql } from 'kysely';
+import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
+import { eventPayload, percentile } from './payload.js';
+
+// ---------------------------------------------------------------------------------------------- options
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = !flag('full');
+const settings = {
+  mode: quick ? 'quick' : 'full',
+  apiSeconds: Number(option('duration') ?? (quick ? 5 : 20)),
+  drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
+  latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
+  latencyRates: quick ? [200, 1000] : [200, 1000],
+  only: new Set((option('only') ?? 'api,drain,latency,peer').split(',')),
+};
+const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+for (const entry of ['apps/api/dist/main.js', 'apps/relay/dist/main.js', 'bench/dist/main.js']) {
+  if (!existsSync(path.join(REPO_ROOT, entry))) {
+    console.error(`${entry} is missing: run \`pnpm build\` first`);
+    process.exit(2);
+  }
+}
+
+const progress = (msg: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------- helpers
+/** Runs a bench child script (`node bench/dist/<name>.js args`) and returns the JSON line it prints. */
+async function child<T>(name: string, args: readonly (string | number)[]): Promise<T> {
+  const proc = spawn(
+    process.execPath,
+    [path.join(REPO_ROOT, 'bench/dist', `${name}.js`), ...args.map(String)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  if (code !== 0) throw new Error(`${name} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? 'null') as T;
+}
+
+let template: string | undefined;
+/** A fresh migrated database for one scenario. */
+async function freshDatabase(): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  if (!template) {
+    template = uniqueDatabaseName('bench_tpl');
+    await adminQuery(ADMIN_URL, [`CREATE DATABASE "${template}"`]);
+    const tdb = createDb({
+      url: databaseUrl(ADMIN_URL, template),
+      poolSize: 1,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 60_000,
+    });
+    await migrateToLatest(tdb);
+    await tdb.destroy();
+  }
+  const name = uniqueDatabaseName('bench');
+  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}" TEMPLATE "${template}"`]);
+  const url = databaseUrl(ADMIN_URL, name);
+  const db = createDb({ url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.destroy();
+      await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+    },
+  };
+}
+
+async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms`);
+}
+
+async function startApi(dbUrl: string, stream: string): Promise<{ proc: ServiceProcess; url: string }> {
+  const port = await freePort();
+  const proc = startNodeProcess('apps/api/dist/main.js', {
+    DATABASE_URL: dbUrl,
+    SERVICE_PORT: String(port),
+    HOST: '127.0.0.1',
+    NATS_STREAM: stream,
+    LOG_LEVEL: 'warn',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
+  return { proc, url };
+}
+
+async function startRelay(
+  dbUrl: string,
+  natsUrl: string,
+  stream: string,
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  const proc = startNodeProcess('apps/relay/dist/main.js', {
+    DATABASE_URL: dbUrl,
+    NATS_URL: natsUrl,
+    NATS_STREAM: stream,
+    RELAY_PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  return proc;
+}
+
+async function stopAll(procs: readonly ServiceProcess[]): Promise<void> {
+  for (const p of procs) if (p.alive()) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+async function ensureStream(nc: NatsConnection, stream: string): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${stream}.>`],
+    storage: StorageType.File,
+    duplicate_window: nanos(120_000),
+  });
+}
+
+async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
+  try {
+    return (await (await nc.jetstreamManager()).streams.info(stream)).state.messages;
+  } catch {
+    return 0;
+  }
+}
+
+/** Exactly-once check: reads the whole stream back and compares ids with the outbox. */
+async function verifyExactlyOnce(
+  nc: NatsConnection,
+  stream: string,
+  db: Db,
+): Promise<{ ok: boolean; rows: number; messages: number; missing: number; duplicated: number }> {
+  const ids = new Set((await db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
+  const total = await streamMessages(nc, stream);
+  const counts = new Map<string, number>();
+  if (total > 0) {
+    const consumer = await nc.jetstream().consumers.get(stream);
+    const iter = await consumer.consume({ max_messages: 2000 });
+    let seen = 0;
+    for await (const m of iter as AsyncIterable<JsMsg>) {
+      const id = m.headers?.get('Nats-Msg-Id') ?? '';
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      if (++seen >= total) break;
+    }
+    await iter.close();
+  }
+  const missing = [...ids].filter((id) => !counts.has(id)).length;
+  const duplicated = [...counts.values()].filter((n) => n > 1).length;
+  const unexpected = [...counts.keys()].filter((id) => !ids.has(id)).length;
+  return {
+    ok: missing === 0 && duplicated === 0 && unexpected === 0,
+    rows: ids.size,
+    messages: total,
+    missing,
+    duplicated,
+  };
+}
+
+/** True when every outbox row is published. */
+async function drained(db: Db): Promise<boolean> {
+  const row = await db
+    .selectFrom('outbox')
+    .select('id')
+    .where('published_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined;
+}
+
+async function loadBacklog(db: Db, stream: string, rows: number): Promise<void> {
+  const payloads = Array.from({ length: rows }, (_, i) => eventPayload(i));
+  for (let i = 0; i < rows; i += 10_000) {
+    const chunk = payloads.slice(i, i + 10_000);
+    await sql`
+      INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, subject, payload, created_at)
+      SELECT gen_random_uuid(), 'order', gen_random_uuid()::text, 'order_created', ${`${stream}.order_created`}, p::jsonb, now()
+      FROM unnest(${chunk}::text[]) AS p`.execute(db);
+  }
+  await sql`VACUUM ANALYZE outbox`.execute(db);
+}
+
+// ---------------------------------------------------------------------------------------------- scenarios
+interface Row {
+  scenario: string;
+  result: string;
+  baseline: string;
+  ratio: number | undefined;
+  target: string;
+  met: boolean | undefined;
+  exactlyOnce: string;
+}
+const rows: Row[] = [];
+const details: Record<string, unknown> = {};
+let streamSeq = 0;
+const nextStream = (name: string) => `bench_${name}_${++streamSeq}`;
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+type LoadResult = {
+  ordersPerSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  requests: number;
+};
+type BaselineResult = { ordersPerSecond: number; p50: number; p99: number; max: number; errors: number };
+
+async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  for (const connections of [16, 64]) {
+    progress(`api: ${connections} connections, ${settings.apiSeconds} s: database baseline`);
+    const base = await freshDatabase();
+    const baseline = await child<BaselineResult>('db-baseline', [
+      base.url,
+      connections,
+      settings.apiSeconds * 1000,
+      16,
+    ]);
+    await base.drop();
+
+    progress(`api: ${connections} connections, ${settings.apiSeconds} s: HTTP through the API`);
+    const stream = nextStream('api');
+    const t = await freshDatabase();
+    const api = await startApi(t.url, stream);
+    // The relay does not run during the load, as in the baseline: this measures the API. It drains
+    // afterwards, for the exactly-once check.
+    const load = await child<LoadResult>('http-load', [api.url, connections, settings.apiSeconds]);
+    await stopAll([api.proc]);
+    const relay = await startRelay(t.url, nats.url, stream);
+    await waitUntil(() => drained(t.db), 300_000, 50);
+    await stopAll([relay]);
+    const check = await verifyExactlyOnce(nc, stream, t.db);
+    await t.drop();
+    const ratio = load.ordersPerSecond / baseline.ordersPerSecond;
+    details[`api_${connections}`] = { load, baseline, check };
+    rows.push({
+      scenario: `API POST /orders, ${connections} connections`,
+      result: `${fmt(load.ordersPerSecond)} orders/s, p50 ${fmt(load.p50, 1)} ms, p99 ${fmt(load.p99, 1)} ms, max ${fmt(load.max)} ms, non-2xx ${load.non2xx}`,
+      baseline: `${fmt(baseline.ordersPerSecond)} tx/s (same transaction from Node, pool 16, no HTTP)`,
+      ratio,
+      target: connections === 64 ? '>= 0.6, p99 < 50 ms, 0 errors' : '-',
+      met: connections === 64 ? ratio >= 0.6 && load.p99 < 50 && load.non2xx === 0 : undefined,
+      exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+    });
+  }
+}
+
+async function scenarioDrain(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  const n = settings.drainRows;
+  progress(`drain: baseline, ${fmt(n)} payloads published straight to JetStream (pipelined, msgID)`);
+  const baseStream = nextStream('raw');
+  await ensureStream(nc, baseStream);
+  const baseline = await child<{ eventsPerSecond: number; seconds: number }>('publish-baseline', [
+    nats.url,
+    baseStream,
+    n,
+    500,
+  ]);
+  const baseCount = await streamMessages(nc, baseStream);
+  details['drain_baseline'] = { ...baseline, streamMessages: baseCount };
+
+  for (const relays of [1, 2]) {
+    const stream = nextStream(`drain${relays}`);
+    const t = await freshDatabase();
+    progress(`drain: loading ${fmt(n)} rows with no relay running`);
+    await loadBacklog(t.db, stream, n);
+    progress(`drain: ${relays} relay(s) draining`);
+    const started = performance.now();
+    const procs = await Promise.all(
+      Array.from({ length: relays }, () => startRelay(t.url, nats.url, stream)),
+    );
+    await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
+    const seconds = (performance.now() - started) / 1000;
+    await stopAll(procs);
+    const check = await verifyExactlyOnce(nc, stream, t.db);
+    await t.drop();
+    const eventsPerSecond = n / seconds;
+    const ratio = eventsPerSecond / baseline.eventsPerSecond;
+    details[`drain_${relays}`] = { seconds, eventsPerSecond, check };
+    rows.push({
+      scenario: `Relay drain, ${fmt(n)} rows, ${relays} relay${relays > 1 ? 's' : ''}`,
+      result: `${fmt(eventsPerSecond)} events/s (${fmt(seconds, 2)} s, from process start)`,
+      baseline: `${fmt(baseline.eventsPerSecond)} events/s (raw pipelined publish, msgID, no database)`,
+      ratio,
+      target: relays === 1 ? '>= 0.9' : '-',
+      met: relays === 1 ? ratio >= 0.9 : undefined,
+      exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+    });
+  }
+}
+
+async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  for (const rate of settings.latencyRates) {
+    for (const listen of [true, false]) {
+      const stream = nextStream(`lat${rate}${listen ? 'n' : 'p'}`);
+      progress(
+        `latency: ${rate} orders/s for ${settings.latencySeconds} s, ${listen ? 'LISTEN/NOTIFY' : 'poll only (1 s)'}`,
+      );
+      const t = await freshDatabase();
+      const api = await startApi(t.url, stream);
+      const relay = await startRelay(t.url, nats.url, stream, { RELAY_LISTEN: String(listen) });
+      await waitUntil(
+        async () =>
+          (await streamMessages(nc, stream)) >= 0 &&
+          (await (await nc.jetstreamManager()).streams.info(stream).then(
+            () => true,
+            () => false,
+          )),
+        15_000,
+        50,
+      );
+      const latencies: number[] = [];
+      const consumer = await nc.jetstream().consumers.get(stream, { deliver_policy: DeliverPolicy.New });
+      const sub = await consumer.consume({
+        max_messages: 1000,
+        callback: (m: JsMsg) => {
+          const createdAt = Date.parse((m.json() as { created_at: string }).created_at);
+          latencies.push(Date.now() - createdAt);
+        },
+      });
+      const load = await child<LoadResult>('http-load', [api.url, 32, settings.latencySeconds, rate]);
+      await waitUntil(() => drained(t.db), 60_000, 20);
+      await waitUntil(async () => latencies.length >= (await streamMessages(nc, stream)), 30_000, 20).catch(
+        () => {},
+      );
+      await sub.close();
+      await stopAll([api.proc, relay]);
+      const check = await verifyExactlyOnce(nc, stream, t.db);
+      await t.drop();
+      latencies.sort((a, b) => a - b);
+      const p50 = percentile(latencies, 50);
+      const p99 = percentile(latencies, 99);
+      const max = latencies.at(-1) ?? Number.NaN;
+      details[`latency_${rate}_${listen ? 'notify' : 'poll'}`] = {
+        offered: rate,
+        achieved: load.ordersPerSecond,
+        events: latencies.length,
+        p50,
+        p99,
+        max,
+        check,
+      };
+      rows.push({
+        scenario: `Commit to stream, ${rate} orders/s offered, ${listen ? 'LISTEN/NOTIFY' : 'poll only (1 s)'}`,
+        result: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (${fmt(load.ordersPerSecond)} orders/s achieved)`,
+        baseline: listen ? 'the poll-only row below' : '-',
+        ratio: undefined,
+        target: listen && rate === 1000 ? 'p50 <= 5 ms, p99 <= 25 ms' : '-',
+        met: listen && rate === 1000 ? p50 <= 5 && p99 <= 25 : undefined,
+        exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+      });
+    }
+  }
+}
+
+async function scenarioPeer(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  const peerModule = path.join(REPO_ROOT, 'bench/dist/peer.js');
+  if (!existsSync(peerModule)) {
+    progress('peer: bench/dist/peer.js is not built; skipped');
+    return;
+  }
+  const { runPeerDrain } = (await import(peerModule)) as {
+    runPeerDrain: (o: {
+      adminUrl: string;
+      natsUrl: string;
+      stream: string;
+      rows: number;
+      payloads: (i: number) => string;
+      onProgress?: (done: number) => void;
+    }) => Promise<{
+      library: string;
+      mode: string;
+      eventsPerSecond: number;
+      streamMessages: number;
+      duplicates: number;
+    }>;
+  };
+  const n = settings.drainRows;
+  const ours = details['drain_1'] as { eventsPerSecond: number } | undefined;
+  progress(`peer: pg-transactional-outbox draining ${fmt(n)} rows`);
+  const stream = nextStream('peer');
+  const peer = await runPeerDrain({
+    adminUrl: ADMIN_URL,
+    natsUrl: nats.url,
+    stream,
+    rows: n,
+    payloads: eventPayload,
+    onProgress: (done) => progress(`peer: ${fmt(done)} / ${fmt(n)}`),
+  });
+  details['peer'] = peer;
+  const ratio = ours ? ours.eventsPerSecond / peer.eventsPerSecond : undefined;
+  rows.push({
+    scenario: `Peer: ${peer.library} drain, ${fmt(n)} rows`,
+    result: `${fmt(peer.eventsPerSecond)} events/s (${peer.mode})`,
+    baseline: ours ? `ours: ${fmt(ours.eventsPerSecond)} events/s (1 relay)` : '-',
+    ratio,
+    target: 'ours / peer >= 5',
+    met: ratio === undefined ? undefined : ratio >= 5,
+    exactlyOnce: `${fmt(peer.streamMessages)} messages, ${peer.duplicates} duplicates`,
+  });
+  void nc;
+}
+
+// ---------------------------------------------------------------------------------------------- run
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+const machine = {
+  date: new Date().toISOString(),
+  host: os.hostname(),
+  cpus: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  postgres: version('psql', ['--version']),
+  natsServer: version('nats-server', ['--version']),
+};
+progress(`mode ${settings.mode}; ${machine.cpus}; node ${machine.node}`);
+
+const nats = await startNatsServer();
+const nc = await connect({ servers: nats.url });
+try {
+  if (settings.only.has('api')) await scenarioApi(nats, nc);
+  if (settings.only.has('drain')) await scenarioDrain(nats, nc);
+  if (settings.only.has('latency')) await scenarioLatency(nats, nc);
+  if (settings.only.has('peer')) await scenarioPeer(nats, nc);
+} finally {
+  await nc.close();
+  await nats.dispose();
+  if (template) await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`]);
+}
+
+const table = [
+  '| scenario | result | same-run baseline | ratio | target | met | exactly once |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
+  ...rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.result} | ${r.baseline} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(2)} | ${r.target} | ${r.met === undefined ? '-' : r.met ? 'yes' : 'no'} | ${r.exactlyOnce} |`,
+  ),
+].join('\n');
+const header = `Benchmark (${settings.mode}) on ${machine.cpus}, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.postgres}, ${machine.natsServer}, ${machine.date}`;
+process.stdout.write(`\n${header}\n\n${table}\n`);
+const dir = path.join(REPO_ROOT, 'bench/results');
+await mkdir(dir, { recursive: true });
+const file = path.join(dir, `${machine.date.replace(/[:.]/g, '-')}-${settings.mode}.json`);
+await writeFile(
+  file,
+  `${JSON.stringify({ machine, settings: { ...settings, only: [...settings.only] }, rows, details }, null, 2)}\n`,
+);
+progress(`results written to ${path.relative(REPO_ROOT, file)}`);
+if (rows.some((r) => r.exactlyOnce.startsWith('FAILED'))) process.exitCode = 1;
