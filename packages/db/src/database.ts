@@ -42,7 +42,19 @@ export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}):
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the
   // process. The next checkout gets a fresh connection, so logging is all there is to do.
   pool.on('error', (err) => options.logger?.warn({ err }, 'idle database connection failed'));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * The pg pool under a `createDb` instance, for the few hot statements that are worth a named
+ * (server-side prepared) statement, which Kysely does not offer. Not exported from the package.
+ */
+export function poolOf(db: Db): pg.Pool | undefined {
+  return pools.get(db);
 }
 
 const UNAVAILABLE_CODES = new Set([
