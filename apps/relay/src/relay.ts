@@ -216,14 +216,15 @@ export function createRelay(deps: RelayDeps) {
         continue;
       }
       try {
+        // The batch in flight is finished by the next step, concurrently with its claim, so a row
+        // that commits meanwhile does not wait for the previous batch's mark.
         const claimed = await step();
-        // A full batch means there is probably more: keep claiming without waiting.
-        if (claimed < settings.batchSize) await settle();
         if (!databaseUp) {
           databaseUp = true;
           log.info('database reachable again');
         }
         backoff.reset();
+        // A full batch means there is probably more: keep claiming without waiting.
         if (claimed < settings.batchSize) await idle();
       } catch (err) {
         const delay = backoff.next();
