@@ -113,6 +113,9 @@ export function createRelay(deps: RelayDeps) {
       leaseMs: settings.leaseMs,
       relayId: settings.relayId,
     });
+    // Awaited below, after the previous batch; without a handler now, a claim that fails while we
+    // wait (database down) would be an unhandled rejection, which ends a Node process.
+    claiming.catch(() => {});
     let previousFailure: unknown;
     try {
       await settle();
