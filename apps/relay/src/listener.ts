@@ -44,7 +44,9 @@ export class OutboxListener {
         application_name: 'orders-relay-listen',
       });
       const ended = new Promise<unknown>((resolve) => {
-        client.once('error', resolve);
+        // `on`, not `once`: a dying connection can emit 'error' more than once, and an 'error' with
+        // no listener left ends the process.
+        client.on('error', resolve);
         client.once('end', () => resolve(undefined));
       });
       try {

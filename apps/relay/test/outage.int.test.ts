@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   createOrders,
   exactlyOnce,
+  insertBacklog,
   natsClient,
   readStream,
   startApi,
@@ -170,4 +171,63 @@ describe('PostgreSQL outage', () => {
       await relay.exited;
     }
   });
+
+  it('loses its database in the middle of a drain and finishes it exactly once, without exiting', async () => {
+    const { adminQuery } = await import('@orders/testkit');
+    const nc = await natsClient(nats);
+    await tdb.db
+      .updateTable('outbox')
+      .set({ published_at: new Date() })
+      .where('published_at', 'is', null)
+      .execute();
+    const before = await streamCount(nc, 'orders');
+    const ids = await insertBacklog(tdb.db, 20_000);
+    // A claim whose answer is lost with the connection leaves its rows leased: they come back when
+    // the lease expires, so keep it short here.
+    const relay = await startRelay(tdb.url, nats, {
+      RELAY_BACKOFF_MAX_MS: '300',
+      RELAY_BATCH_SIZE: '100',
+      RELAY_LEASE_MS: '3000',
+      RELAY_PUBLISH_TIMEOUT_MS: '1000',
+    });
+    try {
+      await waitFor('draining', async () => (await streamCount(nc, 'orders')) > before + 2000, 20_000, 5);
+      await adminQuery(tdb.adminUrl, [
+        `ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS false`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${tdb.name}' AND application_name LIKE '%relay%'`,
+      ]);
+      const cutAt = (await streamCount(nc, 'orders')) - before;
+      await new Promise((r) => setTimeout(r, 1000));
+      await adminQuery(tdb.adminUrl, [`ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS true`]);
+      await waitFor(
+        'every row published',
+        async () => (await streamCount(nc, 'orders')) >= before + ids.length,
+        60_000,
+        50,
+      );
+      await waitFor(
+        'every row marked',
+        async () => {
+          const left = await tdb.db
+            .selectFrom('outbox')
+            .select('id')
+            .where('published_at', 'is', null)
+            .limit(1)
+            .execute();
+          return left.length === 0;
+        },
+        30_000,
+      );
+      expect(cutAt).toBeLessThan(ids.length);
+      const messages = (await readStream(nc, 'orders')).slice(before);
+      expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
+      expect(relay.alive()).toBe(true);
+      expect(relay.lines.some((l) => l.includes('database unavailable'))).toBe(true);
+    } finally {
+      await adminQuery(tdb.adminUrl, [`ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS true`]);
+      await nc.close();
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+  }, 90_000);
 });

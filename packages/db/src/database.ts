@@ -41,7 +41,17 @@ export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}):
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the
   // process. The next checkout gets a fresh connection, so logging is all there is to do.
-  pool.on('error', (err) => options.logger?.warn({ err }, 'idle database connection failed'));
+  // Log the error's message and code only: pg hangs the client (with its connection parameters,
+  // password included) on some errors, and a logger would serialise all of it.
+  pool.on('error', (err) => options.logger?.warn({ err: safeError(err) }, 'idle database connection failed'));
+  // pg-pool listens for errors only on idle clients. A connection that dies while checked out (the
+  // server restarted, an admin terminated it) emits 'error' as well as failing its query, and an
+  // 'error' event with no listener ends the process. The query's own rejection carries the error.
+  pool.on('connect', (client) => {
+    client.on('error', (err) =>
+      options.logger?.debug({ err: safeError(err) }, 'database connection failed while in use'),
+    );
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
@@ -55,6 +65,13 @@ const pools = new WeakMap<Db, pg.Pool>();
  */
 export function poolOf(db: Db): pg.Pool | undefined {
   return pools.get(db);
+}
+
+/** An error reduced to what is safe and useful in a log line. */
+export function safeError(err: unknown): { type: string; message: string; code?: string } {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  return { type: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
 }
 
 const UNAVAILABLE_CODES = new Set([
@@ -82,7 +99,11 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    if (/timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(e.message)) {
+    if (
+      /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable|is not currently accepting connections/i.test(
+        e.message,
+      )
+    ) {
       return true;
     }
     if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;

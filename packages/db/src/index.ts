@@ -6,6 +6,7 @@ export {
   isDatabaseUnavailable,
   type OutboxNotifier,
   pingDatabase,
+  safeError,
 } from './database.js';
 export {
   DEFAULT_MIGRATIONS_DIR,

@@ -27,6 +27,18 @@ export interface CreateLoggerOptions {
   readonly destination?: DestinationStream;
 }
 
+// Driver errors can carry live objects: pg-pool hangs the client (and its connection parameters,
+// password included) on idle-connection errors. Those never belong in a log line.
+const UNSAFE_ERROR_KEYS = ['client', 'connection', 'connectionParameters', 'config', 'options'];
+
+/** pino's error serializer, minus properties that hold connections or their configuration. */
+export function serializeError(err: unknown): unknown {
+  if (!(err instanceof Error)) return err;
+  const serialized = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  for (const key of UNSAFE_ERROR_KEYS) delete serialized[key];
+  return serialized;
+}
+
 /**
  * The one root logger of a process: JSON lines, ISO timestamps, secrets redacted.
  * Components take `logger.child({ component })` from it.
@@ -37,6 +49,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     level: options.level ?? 'info',
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
+    serializers: { err: serializeError },
     formatters: { level: (label) => ({ level: label }) },
   };
   return options.destination ? pino(pinoOptions, options.destination) : pino(pinoOptions);
