@@ -227,16 +227,21 @@ export class NatsLink {
     if (!VALID_SUBJECT.test(message.subject)) {
       throw new RowPublishError(`invalid subject ${JSON.stringify(message.subject)}`);
     }
-    const h = natsHeaders();
-    try {
-      for (const [key, value] of Object.entries(message.headers)) h.set(key, String(value));
-    } catch (err) {
-      throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
+    // Most rows carry no headers of their own: then msgID alone makes the one header we need.
+    const entries = Object.entries(message.headers);
+    let h: ReturnType<typeof natsHeaders> | undefined;
+    if (entries.length > 0) {
+      h = natsHeaders();
+      try {
+        for (const [key, value] of entries) h.set(key, String(value));
+      } catch (err) {
+        throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
+      }
     }
     try {
       return await js.publish(message.subject, message.payload, {
         msgID: message.id,
-        headers: h,
+        ...(h ? { headers: h } : {}),
         timeout: this.options.publishTimeoutMs,
       });
     } catch (err) {

@@ -206,7 +206,7 @@ export function createRelay(deps: RelayDeps) {
       payload: encoder.encode(row.payload),
       headers: row.headers,
     });
-    metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at.getTime()) / 1000));
+    metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at_ms) / 1000));
     if (ack.duplicate) metrics.duplicates.inc();
   }
 
