@@ -3,11 +3,11 @@ import type { ApiConfig } from '@orders/config';
 import { type Db, isDatabaseUnavailable, type OutboxNotifier, pingDatabase } from '@orders/db';
 import type { Logger } from '@orders/logger';
 import type { Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { limitBody } from './body.js';
 import { registerDocs } from './docs.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerOrderRoutes } from './orders/orders.index.js';
@@ -70,24 +70,9 @@ export function createApp(deps: AppDeps) {
     );
   });
 
-  app.use(
-    '/orders/*',
-    bodyLimit({
-      maxSize: config.limits.bodyBytes,
-      onError: () => {
-        throw new ProblemError(413, 'payload_too_large', `the body exceeds ${config.limits.bodyBytes} bytes`);
-      },
-    }),
-  );
-  app.use(
-    '/orders',
-    bodyLimit({
-      maxSize: config.limits.bodyBytes,
-      onError: () => {
-        throw new ProblemError(413, 'payload_too_large', `the body exceeds ${config.limits.bodyBytes} bytes`);
-      },
-    }),
-  );
+  const body = limitBody(config.limits.bodyBytes);
+  app.use('/orders/*', body);
+  app.use('/orders', body);
 
   const service = createOrdersService({
     db,
