@@ -9,6 +9,7 @@ import { OutboxListener } from './listener.js';
 import { createRelayMetrics } from './metrics.js';
 import { NatsLink } from './nats.js';
 import { createRelay } from './relay.js';
+import { startRetention } from './retention.js';
 
 // The relay process (a sidecar): the only place that reads the environment, listens and handles signals.
 
@@ -59,6 +60,7 @@ const server = serve(
         batchSize: config.batchSize,
         pollIntervalMs: config.pollIntervalMs,
         listen: config.listen,
+        retentionMs: config.retentionMs,
       },
       'relay started',
     ),
@@ -71,6 +73,16 @@ server.on('error', (err) => {
 nats.start();
 listener?.start();
 relay.start();
+const retention =
+  config.retentionMs > 0
+    ? startRetention({
+        db,
+        logger,
+        retentionMs: config.retentionMs,
+        intervalMs: config.pruneIntervalMs,
+        onPruned: (n) => metrics.pruned.inc(n),
+      })
+    : undefined;
 
 const stopping = new AbortController();
 stopping.signal.addEventListener('abort', async () => {
@@ -80,7 +92,7 @@ stopping.signal.addEventListener('abort', async () => {
     process.exit(1);
   }, config.shutdownTimeoutMs);
   force.unref();
-  await relay.stop();
+  await Promise.all([relay.stop(), retention?.stop()]);
   await Promise.all([listener?.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
   server.closeAllConnections();
   await db.destroy();

@@ -50,6 +50,11 @@ export function createRelayMetrics(db: Db) {
       help: 'Events acknowledged by JetStream and marked published (duplicates included).',
       registers: [registry],
     }),
+    pruned: new Counter({
+      name: 'outbox_pruned_total',
+      help: 'Published outbox rows deleted by the retention (OUTBOX_RETENTION).',
+      registers: [registry],
+    }),
     duplicates: new Counter({
       name: 'outbox_duplicates_total',
       help: 'PubAcks with duplicate: true: the event was already in the stream (a re-publish after a crash or lost mark).',

@@ -20,6 +20,8 @@ export interface NatsLinkOptions {
   readonly user?: string;
   readonly password?: string;
   readonly token?: string;
+  /** Replicas when the stream is created (default 1). */
+  readonly replicas?: number;
   readonly duplicateWindowMs: number;
   readonly publishTimeoutMs: number;
   readonly backoffMaxMs: number;
@@ -44,6 +46,33 @@ export interface OutgoingMessage {
   readonly subject: string;
   readonly payload: Uint8Array;
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/** How the relay (and its CLI) connect: every server of a comma-separated NATS_URL, auth when given, reconnecting for ever. */
+export function natsConnectionOptions(o: {
+  readonly url: string;
+  readonly name: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+}): ConnectionOptions {
+  return {
+    servers: o.url.split(',').map((s) => s.trim()),
+    name: o.name,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 250,
+    timeout: 2000,
+    pingInterval: 10_000,
+    maxPingOut: 2,
+    // Otherwise every request (each publish) captures a stack trace up front for a possible timeout:
+    // a fifth of the relay's CPU while draining, measured with --cpu-prof.
+    noAsyncTraces: true,
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.password !== undefined ? { pass: o.password } : {}),
+    ...(o.token !== undefined ? { token: o.token } : {}),
+  };
 }
 
 // A subject is dot-separated tokens, none empty, no whitespace, no wildcards. Whitespace is worse
@@ -131,24 +160,7 @@ export class NatsLink {
   }
 
   #connectionOptions(): ConnectionOptions {
-    const o = this.options;
-    return {
-      servers: o.url.split(',').map((s) => s.trim()),
-      name: o.name,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      reconnectJitter: 250,
-      timeout: 2000,
-      pingInterval: 10_000,
-      maxPingOut: 2,
-      // Otherwise every request (each publish) captures a stack trace up front for a possible timeout:
-      // a fifth of the relay's CPU while draining, measured with --cpu-prof.
-      noAsyncTraces: true,
-      ...(o.user !== undefined ? { user: o.user } : {}),
-      ...(o.password !== undefined ? { pass: o.password } : {}),
-      ...(o.token !== undefined ? { token: o.token } : {}),
-    };
+    return natsConnectionOptions(this.options);
   }
 
   async #watchStatus(nc: NatsConnection): Promise<void> {
@@ -205,8 +217,16 @@ export class NatsLink {
         subjects: [`${name}.>`],
         storage: StorageType.File,
         duplicate_window: nanos(this.options.duplicateWindowMs),
+        num_replicas: this.options.replicas ?? 1,
       });
-      this.#log.info({ stream: name, duplicateWindowMs: this.options.duplicateWindowMs }, 'stream created');
+      this.#log.info(
+        {
+          stream: name,
+          duplicateWindowMs: this.options.duplicateWindowMs,
+          replicas: this.options.replicas ?? 1,
+        },
+        'stream created',
+      );
     }
   }
 

@@ -83,6 +83,45 @@ export interface ApiConfig {
   readonly shutdownTimeoutMs: number;
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/**
+ * Milliseconds in a duration written as a number and a unit (`500ms`, `90s`, `30m`, `12h`, `7d`, `2w`),
+ * or a sum of them (`1h30m`). Throws a RangeError naming the accepted form for anything else.
+ */
+export function parseDuration(text: string): number {
+  const trimmed = text.trim();
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = part.exec(trimmed); m !== null; m = part.exec(trimmed)) {
+    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? Number.NaN);
+    matched = part.lastIndex;
+  }
+  if (trimmed === '' || matched !== trimmed.length || !Number.isFinite(total)) {
+    throw new RangeError(`not a duration: ${JSON.stringify(text)} (use e.g. 90s, 30m, 12h, 7d, 1h30m)`);
+  }
+  return Math.round(total);
+}
+
+/** A duration variable: `7d`, `12h`, ...; `off` (or `0`) gives 0, meaning disabled. */
+const duration = z.string().transform((v, ctx) => {
+  if (v === 'off' || v === '0') return 0;
+  try {
+    return parseDuration(v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 30m, 12h or 7d, or off' });
+    return z.NEVER;
+  }
+});
+
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -96,6 +135,7 @@ const relaySchema = databaseSchema.extend({
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
   NATS_TOKEN: z.string().optional(),
+  NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
   RELAY_PORT: port.default(8002),
   HOST: z.string().min(1).default('0.0.0.0'),
   RELAY_BATCH_SIZE: positiveInt.max(10_000).default(500),
@@ -107,6 +147,8 @@ const relaySchema = databaseSchema.extend({
   RELAY_BACKOFF_MAX_MS: positiveInt.default(10_000),
   RELAY_DUPLICATE_WINDOW_MS: positiveInt.min(100).default(120_000),
   RELAY_LISTEN: booleanFlag.default(true),
+  OUTBOX_RETENTION: duration.default(7 * 86_400_000),
+  OUTBOX_PRUNE_INTERVAL_MS: positiveInt.min(1000).default(600_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
@@ -123,6 +165,8 @@ export interface RelayConfig {
     readonly user?: string;
     readonly password?: string;
     readonly token?: string;
+    /** Replicas of the stream when the relay creates it (a JetStream cluster: 3). */
+    readonly replicas: number;
   };
   readonly batchSize: number;
   readonly pollIntervalMs: number;
@@ -133,6 +177,9 @@ export interface RelayConfig {
   readonly backoffMaxMs: number;
   readonly duplicateWindowMs: number;
   readonly listen: boolean;
+  /** Published rows older than this are deleted by the relay in small batches; 0 keeps them forever. */
+  readonly retentionMs: number;
+  readonly pruneIntervalMs: number;
   readonly shutdownTimeoutMs: number;
 }
 
@@ -228,6 +275,7 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     nats: Object.freeze({
       url: e.NATS_URL,
       stream: e.NATS_STREAM,
+      replicas: e.NATS_STREAM_REPLICAS,
       ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
       ...(e.NATS_PASSWORD !== undefined ? { password: e.NATS_PASSWORD } : {}),
       ...(e.NATS_TOKEN !== undefined ? { token: e.NATS_TOKEN } : {}),
@@ -241,6 +289,8 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
     duplicateWindowMs: e.RELAY_DUPLICATE_WINDOW_MS,
     listen: e.RELAY_LISTEN,
+    retentionMs: e.OUTBOX_RETENTION,
+    pruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
 }

@@ -42,6 +42,21 @@ export {
   releaseOutboxClaims,
 } from './outbox.js';
 export {
+  checkpointReplay,
+  countReplay,
+  findUnfinishedReplay,
+  nextReplayRows,
+  type OutboxStatus,
+  outboxStatus,
+  pruneOutbox,
+  pruneOutboxBatch,
+  type ReplayCheckpoint,
+  type ReplayRequest,
+  type ReplayRow,
+  requeueDeadRows,
+  startReplay,
+} from './outbox-admin.js';
+export {
   type Database,
   ORDER_STATUSES,
   type OrderItemsTable,
