@@ -10,6 +10,7 @@ export default defineConfig({
       'apps/*/src/**/*.test.ts',
       'packages/*/src/**/*.test.ts',
       'packages/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
     ],
     globalSetup: ['packages/testkit/src/global-setup.ts'],
     testTimeout: 30_000,

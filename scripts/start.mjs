@@ -1,11 +1,64 @@
-// `pnpm start` / `scripts/run.sh start`: migrate, then run the API (and the relay, once it exists) as
-// child processes until SIGINT/SIGTERM, which is forwarded to each. Needs a build (`pnpm build`).
-// Configuration comes from the environment; the defaults reach PostgreSQL on 127.0.0.1:5432.
+// `pnpm start` / `scripts/run.sh start`: migrate, then run the API and the relay as child processes
+// until SIGINT/SIGTERM, which is forwarded to each. Needs a build (`pnpm build`).
+// Configuration comes from the environment; the defaults reach PostgreSQL on 127.0.0.1:5432 and NATS
+// on 127.0.0.1:4222. When nothing answers on a configured local port, a throwaway server is started
+// there under the project's data directory (ORDERS_DATA_DIR, default .data/) and stopped on exit.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { answers, isLocalHost, startThrowawayNats, startThrowawayPostgres } from './local-services.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const dataDir = path.resolve(root, process.env.ORDERS_DATA_DIR || '.data');
+const say = (line) => console.error(`start: ${line}`);
+
+/** Where the services will look for PostgreSQL and NATS, from the same variables they read. */
+function targets(env) {
+  let pg;
+  if (env.DATABASE_URL) {
+    const u = new URL(env.DATABASE_URL);
+    pg = { host: u.hostname, port: Number(u.port || 5432) };
+  } else {
+    pg = { host: env.DB_HOST || '127.0.0.1', port: Number(env.DB_PORT || 5432) };
+  }
+  const first = (env.NATS_URL || 'nats://127.0.0.1:4222').split(',')[0].trim();
+  const n = new URL(first.includes('://') ? first : `nats://${first}`);
+  return { pg, nats: { host: n.hostname, port: Number(n.port || 4222) } };
+}
+
+const throwaway = [];
+async function stopThrowaway() {
+  for (const server of throwaway.splice(0).reverse()) {
+    try {
+      await server.stop();
+    } catch (err) {
+      say(`could not stop a throwaway server: ${err.message}`);
+    }
+  }
+}
+
+try {
+  const { pg, nats } = targets(process.env);
+  if (!(await answers(pg.host, pg.port)) && isLocalHost(pg.host)) {
+    const dir = path.join(dataDir, 'postgres');
+    say(
+      `nothing answers on ${pg.host}:${pg.port}: starting a throwaway PostgreSQL there (data in ${dir}), stopped on exit`,
+    );
+    throwaway.push(await startThrowawayPostgres({ dataDir: dir, port: pg.port }));
+  }
+  if (!(await answers(nats.host, nats.port)) && isLocalHost(nats.host)) {
+    const dir = path.join(dataDir, 'nats');
+    say(
+      `nothing answers on ${nats.host}:${nats.port}: starting a throwaway nats-server with JetStream there (store in ${dir}), stopped on exit`,
+    );
+    throwaway.push(await startThrowawayNats({ dataDir: dir, host: '127.0.0.1', port: nats.port }));
+  }
+} catch (err) {
+  say(err.message);
+  await stopThrowaway();
+  process.exit(1);
+}
 const services = [
   { name: 'api', entry: 'apps/api/dist/main.js' },
   { name: 'relay', entry: 'apps/relay/dist/main.js' },
@@ -18,9 +71,10 @@ function run(entry) {
 const migrate = run('packages/db/dist/cli.js');
 const migrated = await new Promise((resolve) => migrate.once('exit', (code) => resolve(code)));
 if (migrated !== 0) {
-  console.error(
-    `start: migrations failed (exit ${migrated}); is PostgreSQL reachable with the configured DATABASE_URL / DB_* variables?`,
+  say(
+    `migrations failed (exit ${migrated}); is PostgreSQL reachable with the configured DATABASE_URL / DB_* variables?`,
   );
+  await stopThrowaway();
   process.exit(1);
 }
 
@@ -40,7 +94,7 @@ const codes = await Promise.all(
         child.once('exit', (code, signal) => {
           // One service dying on its own takes the others down: half a service is worse than none.
           if (!stopping) {
-            console.error(`start: ${name} exited (${signal ?? code}); stopping the rest`);
+            say(`${name} exited (${signal ?? code}); stopping the rest`);
             stopAll('SIGTERM');
           }
           resolve(code ?? 1);
@@ -48,4 +102,5 @@ const codes = await Promise.all(
       ),
   ),
 );
+await stopThrowaway();
 process.exitCode = codes.every((c) => c === 0) ? 0 : 1;
