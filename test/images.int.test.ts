@@ -196,7 +196,9 @@ describe('docker-compose files', () => {
     },
   );
 
-  const main = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  const main = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), {
+    merge: true,
+  }) as {
     services: Record<string, Record<string, unknown>>;
   };
 
@@ -280,7 +282,9 @@ describe('image contents, started as the images would start them', () => {
     const fresh = `${tdb.name}_img`;
     const freshUrl = new URL(tdb.url);
     freshUrl.pathname = `/${fresh}`;
-    const compose = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    const compose = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), {
+      merge: true,
+    }) as {
       services: Record<string, { command?: string[] }>;
     };
     const migrateCommand = compose.services['migrate']?.command ?? [];

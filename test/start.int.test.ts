@@ -67,9 +67,11 @@ describe('scripts/run.sh start with nothing running', () => {
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok).catch((err) => {
-        throw new Error(`${(err as Error).message}; start.mjs said:\n${output}`);
-      });
+      await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok).catch(
+        (err) => {
+          throw new Error(`${(err as Error).message}; start.mjs said:\n${output}`);
+        },
+      );
       await waitFor('the relay', async () => (await fetch(`http://127.0.0.1:${relayPort}/ready`)).ok);
       // One clear line per throwaway server.
       expect(output).toMatch(
