@@ -142,7 +142,10 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     if (err instanceof ProblemError) {
       if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.retryAfterSeconds));
-      return respond(c, problem(err.status, err.code, err.message, { errors: err.errors }));
+      return respond(
+        c,
+        problem(err.status, err.code, err.message, { errors: err.errors, extensions: err.extensions }),
+      );
     }
     if (err instanceof HTTPException) {
       const status = err.status;

@@ -14,6 +14,17 @@ export const problemSchema = z
     detail: z.string().openapi({ example: 'items: must contain at least one item' }),
     instance: z.string().optional().openapi({ example: '/orders' }),
     request_id: z.string().optional(),
+    current_status: z
+      .string()
+      .optional()
+      .openapi({ description: 'On 409 invalid_transition: the order status now.', example: 'shipped' }),
+    allowed_next: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: 'On 409 invalid_transition: the statuses it may move to (empty when final).',
+        example: ['completed'],
+      }),
     errors: z
       .array(
         z.object({
@@ -48,12 +59,18 @@ export class ProblemError extends Error {
     readonly code: string,
     detail: string,
     readonly errors?: readonly FieldError[],
-    options?: ErrorOptions & { readonly retryAfterSeconds?: number },
+    options?: ErrorOptions & {
+      readonly retryAfterSeconds?: number;
+      /** Extra members of the problem document (RFC 9457 extensions), e.g. `allowed_next`. */
+      readonly extensions?: Readonly<Record<string, unknown>>;
+    },
   ) {
     super(detail, options);
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.extensions = options?.extensions;
   }
   readonly retryAfterSeconds: number | undefined;
+  readonly extensions: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** Builds the body for a status; `title` is the status's standard phrase. */
@@ -65,6 +82,7 @@ export function problem(
     instance?: string;
     requestId?: string | undefined;
     errors?: readonly FieldError[] | undefined;
+    extensions?: Readonly<Record<string, unknown>> | undefined;
   } = {},
 ): Problem {
   return {
@@ -76,6 +94,7 @@ export function problem(
     ...(extra.instance !== undefined ? { instance: extra.instance } : {}),
     ...(extra.requestId !== undefined ? { request_id: extra.requestId } : {}),
     ...(extra.errors !== undefined ? { errors: [...extra.errors] } : {}),
+    ...extra.extensions,
   };
 }
 

@@ -21,6 +21,8 @@ export interface RelaySettings {
   readonly maxAttempts: number;
   readonly retryDelayMs: number;
   readonly backoffMaxMs: number;
+  /** 'aggregate': events of one aggregate are published one after another, in commit order. */
+  readonly ordering: 'aggregate' | 'none';
 }
 
 export interface RelayDeps {
@@ -112,6 +114,7 @@ export function createRelay(deps: RelayDeps) {
       limit: settings.batchSize,
       leaseMs: settings.leaseMs,
       relayId: settings.relayId,
+      perAggregateOrder: settings.ordering === 'aggregate',
     });
     // Awaited below, after the previous batch; without a handler now, a claim that fails while we
     // wait (database down) would be an unhandled rejection, which ends a Node process.

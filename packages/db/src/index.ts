@@ -17,6 +17,7 @@ export {
   readMigrationFiles,
 } from './migrator.js';
 export {
+  changeOrderStatus,
   findOrder,
   insertOrder,
   insertOrderWithEvent,
@@ -27,7 +28,7 @@ export {
   type OrderItemRow,
   type OrderRow,
   type OrderWithItems,
-  updateOrderStatus,
+  type StatusChange,
 } from './orders.js';
 export {
   type ClaimedEvent,

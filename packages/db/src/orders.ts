@@ -137,22 +137,61 @@ export async function findOrder(db: Kysely<Database>, id: string): Promise<Order
   return { ...order, items: items.get(id) ?? [] };
 }
 
-/** Sets the status and bumps `updated_at`; undefined when there is no such order. */
-export async function updateOrderStatus(
+export type StatusChange =
+  | { readonly kind: 'not_found' }
+  /** The order already has the requested status: nothing written, no event. */
+  | { readonly kind: 'unchanged'; readonly order: OrderWithItems }
+  /** The lifecycle does not allow it from the current status. */
+  | { readonly kind: 'refused'; readonly from: OrderStatus }
+  | { readonly kind: 'changed'; readonly from: OrderStatus; readonly order: OrderWithItems };
+
+/**
+ * Moves an order to `to` if `allowed(current)` says so, and writes the event `eventFor(from)` describes
+ * in the same transaction. Optimistic: the update only applies if the status is still the one read
+ * (compare-and-set on `status`); when another change won in between, it reads again and decides anew
+ * from the new status, so two racing changes never both start from the same status, and each event's
+ * `from` is the status it really replaced. Row locks taken by the UPDATE order the changes of one order,
+ * so their outbox rows get increasing `seq` in commit order.
+ */
+export async function changeOrderStatus(
   db: Kysely<Database>,
   id: string,
-  status: OrderStatus,
+  to: OrderStatus,
   now: Date,
-): Promise<OrderWithItems | undefined> {
-  const order = await db
-    .updateTable('orders')
-    .set({ status, updated_at: now })
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
-  if (!order) return undefined;
-  const items = await itemsFor(db, [id]);
-  return { ...order, items: items.get(id) ?? [] };
+  allowed: (from: OrderStatus) => boolean,
+  eventFor: (from: OrderStatus) => NewOutboxEvent,
+): Promise<StatusChange> {
+  for (let attempt = 0; ; attempt++) {
+    const current = await db.selectFrom('orders').select('status').where('id', '=', id).executeTakeFirst();
+    if (!current) return { kind: 'not_found' };
+    const from = current.status;
+    if (from === to) {
+      const order = await findOrder(db, id);
+      return order ? { kind: 'unchanged', order } : { kind: 'not_found' };
+    }
+    if (!allowed(from)) return { kind: 'refused', from };
+    const changed = await db.transaction().execute(async (trx) => {
+      const order = await trx
+        .updateTable('orders')
+        .set({ status: to, updated_at: now })
+        .where('id', '=', id)
+        .where('status', '=', from)
+        .returningAll()
+        .executeTakeFirst();
+      if (!order) return undefined;
+      await trx
+        .insertInto('outbox')
+        .values(outboxValues(eventFor(from)))
+        .execute();
+      return order;
+    });
+    if (changed) {
+      const items = await itemsFor(db, [id]);
+      return { kind: 'changed', from, order: { ...changed, items: items.get(id) ?? [] } };
+    }
+    // Lost the race: someone changed the status since it was read. Decide again from what it is now.
+    if (attempt >= 10) throw new Error(`order ${id}: status kept changing under ten attempts`);
+  }
 }
 
 /** Position of the last row of a page: the next page starts strictly after it. */

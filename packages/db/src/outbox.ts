@@ -82,13 +82,31 @@ export interface ClaimedEvent {
  */
 export async function claimOutboxBatch(
   db: Kysely<Database>,
-  options: { readonly limit: number; readonly leaseMs: number; readonly relayId: string },
+  options: {
+    readonly limit: number;
+    readonly leaseMs: number;
+    readonly relayId: string;
+    /**
+     * Take a row only when no earlier row of its aggregate is still waiting (unpublished and not dead,
+     * leased or not). A batch then holds at most one row per aggregate, and the next one of that
+     * aggregate becomes claimable only once this one is marked: per-aggregate commit order in the
+     * stream, whatever the number of relays. A dead row stops holding back the rows after it.
+     */
+    readonly perAggregateOrder?: boolean;
+  },
 ): Promise<ClaimedEvent[]> {
+  const ordered = options.perAggregateOrder
+    ? sql`AND NOT EXISTS (
+          SELECT 1 FROM outbox AS earlier
+          WHERE earlier.aggregate_type = o.aggregate_type AND earlier.aggregate_id = o.aggregate_id
+            AND earlier.seq < o.seq AND earlier.published_at IS NULL AND earlier.dead_at IS NULL)`
+    : sql``;
   const { rows } = await sql<ClaimedEvent>`
     WITH next AS (
-      SELECT id FROM outbox
+      SELECT id FROM outbox AS o
       WHERE published_at IS NULL AND dead_at IS NULL
         AND (locked_until IS NULL OR locked_until < now())
+        ${ordered}
       ORDER BY seq
       LIMIT ${options.limit}
       FOR UPDATE SKIP LOCKED

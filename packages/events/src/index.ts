@@ -3,6 +3,7 @@ import { z } from 'zod';
 /** Event types the service emits. One name everywhere: outbox `event_type`, payload `event_type`, subject suffix. */
 export const EventType = {
   OrderCreated: 'order_created',
+  OrderStatusChanged: 'order_status_changed',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -70,4 +71,43 @@ export function orderCreatedPayload(order: CreatedOrderFacts): OrderCreatedPaylo
     })),
     created_at: order.created_at,
   };
+}
+
+/** Order statuses, in lifecycle order. `draft` on create. */
+export const ORDER_STATUSES = ['draft', 'placed', 'cancelled', 'shipped', 'completed'] as const;
+export type OrderStatusName = (typeof ORDER_STATUSES)[number];
+
+/**
+ * The order lifecycle: the statuses each status may move to. `cancelled` and `completed` are final.
+ * Setting the current status again is not a transition (a no-op, no event).
+ */
+export const ORDER_TRANSITIONS: Readonly<Record<OrderStatusName, readonly OrderStatusName[]>> = {
+  draft: ['placed', 'cancelled'],
+  placed: ['shipped', 'cancelled'],
+  shipped: ['completed'],
+  cancelled: [],
+  completed: [],
+};
+
+export function canTransition(from: OrderStatusName, to: OrderStatusName): boolean {
+  return ORDER_TRANSITIONS[from].includes(to);
+}
+
+/** The `order_status_changed` payload: one per real status change, in commit order per order. */
+export const orderStatusChangedPayloadSchema = z.object({
+  event_type: z.literal(EventType.OrderStatusChanged),
+  order_id: z.uuid(),
+  from: z.enum(ORDER_STATUSES),
+  to: z.enum(ORDER_STATUSES),
+  changed_at: isoTimestamp,
+});
+export type OrderStatusChangedPayload = z.infer<typeof orderStatusChangedPayloadSchema>;
+
+export function orderStatusChangedPayload(change: {
+  readonly order_id: string;
+  readonly from: OrderStatusName;
+  readonly to: OrderStatusName;
+  readonly changed_at: string;
+}): OrderStatusChangedPayload {
+  return { event_type: EventType.OrderStatusChanged, ...change };
 }

@@ -20,12 +20,18 @@ export function orderHandlers(service: OrdersService, metrics: Metrics) {
 
   const updateOrder: RouteHandler<Routes['updateOrder']> = async (c) => {
     const { id } = c.req.valid('param');
-    return c.json(await service.setStatus(id, c.req.valid('json').status), 200);
+    const { order } = await service.setStatus(id, c.req.valid('json').status);
+    return c.json(order, 200);
+  };
+
+  const cancelOrder: RouteHandler<Routes['cancelOrder']> = async (c) => {
+    const { order } = await service.setStatus(c.req.valid('param').id, 'cancelled');
+    return c.json(order, 200);
   };
 
   const listOrders: RouteHandler<Routes['listOrders']> = async (c) => {
     return c.json(await service.list(c.req.valid('query')), 200);
   };
 
-  return { createOrder, getOrder, updateOrder, listOrders };
+  return { createOrder, getOrder, updateOrder, cancelOrder, listOrders };
 }

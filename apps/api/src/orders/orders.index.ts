@@ -16,4 +16,5 @@ export function registerOrderRoutes(
   app.openapi(routes.listOrders, handlers.listOrders);
   app.openapi(routes.getOrder, handlers.getOrder);
   app.openapi(routes.updateOrder, handlers.updateOrder);
+  app.openapi(routes.cancelOrder, handlers.cancelOrder);
 }

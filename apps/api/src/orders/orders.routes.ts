@@ -50,7 +50,12 @@ export function orderRoutes(s: OrderSchemas) {
     path: '/orders/{id}',
     operationId: 'updateOrderStatus',
     tags: ['orders'],
-    summary: "Change an order's status; bumps updated_at.",
+    summary: "Change an order's status along its lifecycle; bumps updated_at and emits order_status_changed.",
+    description:
+      'Allowed: draft -> placed | cancelled, placed -> shipped | cancelled, shipped -> completed; cancelled ' +
+      'and completed are final. The current status again is a no-op 200 without an event. Any other ' +
+      'change is 409 with `current_status` and `allowed_next`. Each real change writes an ' +
+      '`order_status_changed` event (subject `<stream>.order_status_changed`) in the same transaction.',
     request: {
       params: s.idParam,
       body: { required: true, content: { 'application/json': { schema: s.updateStatus } } },
@@ -59,9 +64,26 @@ export function orderRoutes(s: OrderSchemas) {
       200: { description: 'The updated order.', content: { 'application/json': { schema: s.order } } },
       400: problemResponse('The body is not valid JSON.'),
       404: problemResponse('No order has this id.'),
+      409: problemResponse('The lifecycle does not allow this change from the current status.'),
       413: problemResponse('The body is larger than the configured limit.'),
       415: problemResponse('The content type is not application/json.'),
       422: problemResponse('Unknown status, bad body, or the id is not a UUID.'),
+      503: unavailable,
+    },
+  });
+
+  const cancelOrder = createRoute({
+    method: 'post',
+    path: '/orders/{id}/cancel',
+    operationId: 'cancelOrder',
+    tags: ['orders'],
+    summary: 'Cancel an order (the same as PATCH with status cancelled).',
+    request: { params: s.idParam },
+    responses: {
+      200: { description: 'The cancelled order.', content: { 'application/json': { schema: s.order } } },
+      404: problemResponse('No order has this id.'),
+      409: problemResponse('The order is shipped or completed: it cannot be cancelled.'),
+      422: problemResponse('The id is not a UUID.'),
       503: unavailable,
     },
   });
@@ -82,5 +104,5 @@ export function orderRoutes(s: OrderSchemas) {
     },
   });
 
-  return { createOrder, getOrder, updateOrder, listOrders };
+  return { createOrder, getOrder, updateOrder, cancelOrder, listOrders };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  changeOrderStatus,
   type Db,
   findOrder,
   insertOrderWithEvent,
@@ -8,9 +9,16 @@ import {
   type OrderStatus,
   type OrderWithItems,
   type OutboxNotifier,
-  updateOrderStatus,
 } from '@orders/db';
-import { AggregateType, EventType, orderCreatedPayload, subjectFor } from '@orders/events';
+import {
+  AggregateType,
+  canTransition,
+  EventType,
+  ORDER_TRANSITIONS,
+  orderCreatedPayload,
+  orderStatusChangedPayload,
+  subjectFor,
+} from '@orders/events';
 import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
 import { ProblemError } from '../problem.js';
 import type { CreateOrderInput, Order } from './orders.schemas.js';
@@ -104,10 +112,54 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
       return toOrder(row);
     },
 
-    async setStatus(id: string, status: OrderStatus): Promise<Order> {
-      const row = await updateOrderStatus(db, id, status, now());
-      if (!row) throw notFound(id);
-      return toOrder(row);
+    /**
+     * Moves the order along its lifecycle and writes an `order_status_changed` event in the same
+     * transaction. The current status again is a no-op (no event); a move the lifecycle does not
+     * allow is 409 naming the allowed next statuses. `changed` tells the caller whether anything happened.
+     */
+    async setStatus(id: string, status: OrderStatus): Promise<{ order: Order; changed: boolean }> {
+      const changedAt = now();
+      const result = await changeOrderStatus(
+        db,
+        id,
+        status,
+        changedAt,
+        (from) => canTransition(from, status),
+        (from) => ({
+          id: randomUUID(),
+          aggregateType: AggregateType.Order,
+          aggregateId: id,
+          eventType: EventType.OrderStatusChanged,
+          subject: subjectFor(stream, EventType.OrderStatusChanged),
+          payload: orderStatusChangedPayload({
+            order_id: id,
+            from,
+            to: status,
+            changed_at: changedAt.toISOString(),
+          }),
+          createdAt: changedAt,
+        }),
+      );
+      switch (result.kind) {
+        case 'not_found':
+          throw notFound(id);
+        case 'refused': {
+          const allowed = ORDER_TRANSITIONS[result.from];
+          throw new ProblemError(
+            409,
+            'invalid_transition',
+            `order ${id} is ${result.from}: it cannot become ${status}` +
+              (allowed.length ? ` (allowed next: ${allowed.join(', ')})` : ` (${result.from} is final)`),
+            undefined,
+            { extensions: { current_status: result.from, allowed_next: [...allowed] } },
+          );
+        }
+        case 'unchanged':
+          return { order: toOrder(result.order), changed: false };
+        case 'changed':
+          notifier?.hint();
+          return { order: toOrder(result.order), changed: true };
+      }
     },
 
     async list(query: {
