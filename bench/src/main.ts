@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,latency,peer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,ordering,latency,peer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -39,7 +39,7 @@ const settings = {
   drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
   latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set((option('only') ?? 'api,drain,latency,peer').split(',')),
+  only: new Set((option('only') ?? 'api,drain,ordering,latency,peer').split(',')),
 };
 const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -206,14 +206,23 @@ async function drained(db: Db): Promise<boolean> {
   return row === undefined;
 }
 
-async function loadBacklog(db: Db, stream: string, rows: number): Promise<void> {
+/**
+ * `rows` outbox rows by bulk SQL. With `eventsPerAggregate` k > 1, the rows belong to rows/k aggregates in
+ * round-robin (row i to aggregate i mod rows/k), as when many orders change status over time; otherwise
+ * each row is its own aggregate (order_created of distinct orders).
+ */
+async function loadBacklog(db: Db, stream: string, rows: number, eventsPerAggregate = 1): Promise<void> {
   const payloads = Array.from({ length: rows }, (_, i) => eventPayload(i));
+  const aggregates = Math.max(1, Math.floor(rows / eventsPerAggregate));
   for (let i = 0; i < rows; i += 10_000) {
     const chunk = payloads.slice(i, i + 10_000);
     await sql`
       INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, subject, payload, created_at)
-      SELECT gen_random_uuid(), 'order', gen_random_uuid()::text, 'order_created', ${`${stream}.order_created`}, p::jsonb, now()
-      FROM unnest(${chunk}::text[]) AS p`.execute(db);
+      SELECT gen_random_uuid(), 'order',
+             CASE WHEN ${eventsPerAggregate} > 1 THEN 'agg-' || ((${i} + n - 1) % ${aggregates}) ELSE gen_random_uuid()::text END,
+             'order_created', ${`${stream}.order_created`}, p::jsonb, now()
+      FROM unnest(${chunk}::text[]) WITH ORDINALITY AS t (p, n)
+      ORDER BY n`.execute(db);
   }
   await sql`VACUUM ANALYZE outbox`.execute(db);
 }
@@ -324,6 +333,42 @@ async function scenarioDrain(nats: NatsServer, nc: NatsConnection): Promise<void
       target: relays === 1 ? '>= 0.9' : '-',
       met: relays === 1 ? ratio >= 0.9 : undefined,
       exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+    });
+  }
+}
+
+/** What per-aggregate ordering (RELAY_ORDERING=aggregate, the default) costs the drain, against none. */
+async function scenarioOrdering(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  const n = settings.drainRows;
+  for (const perAggregate of [1, 4]) {
+    const measured: Record<string, number> = {};
+    for (const ordering of ['none', 'aggregate']) {
+      const stream = nextStream(`ord${perAggregate}${ordering[0]}`);
+      const t = await freshDatabase();
+      progress(
+        `ordering: ${fmt(n)} rows, ${perAggregate} event(s) per aggregate, RELAY_ORDERING=${ordering}`,
+      );
+      await loadBacklog(t.db, stream, n, perAggregate);
+      const started = performance.now();
+      const proc = await startRelay(t.url, nats.url, stream, { RELAY_ORDERING: ordering });
+      await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
+      const seconds = (performance.now() - started) / 1000;
+      await stopAll([proc]);
+      const check = await verifyExactlyOnce(nc, stream, t.db);
+      await t.drop();
+      measured[ordering] = n / seconds;
+      details[`ordering_${perAggregate}_${ordering}`] = { seconds, eventsPerSecond: n / seconds, check };
+      if (!check.ok) throw new Error(`ordering scenario: exactly-once failed ${JSON.stringify(check)}`);
+    }
+    const ratio = (measured['aggregate'] ?? 0) / (measured['none'] ?? 1);
+    rows.push({
+      scenario: `Per-aggregate ordering cost, drain of ${fmt(n)} rows, ${perAggregate === 1 ? 'one event per order' : `${perAggregate} events per order, interleaved`}, 1 relay`,
+      result: `${fmt(measured['aggregate'] ?? 0)} events/s with RELAY_ORDERING=aggregate`,
+      baseline: `${fmt(measured['none'] ?? 0)} events/s with RELAY_ORDERING=none`,
+      ratio,
+      target: '-',
+      met: undefined,
+      exactlyOnce: `ok (${fmt(n)} events, twice)`,
     });
   }
 }
@@ -470,6 +515,7 @@ const nc = await connect({ servers: nats.url });
 try {
   if (settings.only.has('api')) await scenarioApi(nats, nc);
   if (settings.only.has('drain')) await scenarioDrain(nats, nc);
+  if (settings.only.has('ordering')) await scenarioOrdering(nats, nc);
   if (settings.only.has('latency')) await scenarioLatency(nats, nc);
   if (settings.only.has('peer')) await scenarioPeer(nats, nc);
 } finally {
