@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { registerOrderRoutes } from './orders/orders.index.js';
 import { createOrdersService } from './orders/orders.service.js';
 import { fieldErrors, type Problem, ProblemError, problem } from './problem.js';
+import { type AppEnv, traceContextFrom } from './trace.js';
 
 export interface AppDeps {
   readonly db: Db;
@@ -36,7 +37,7 @@ export function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const log = logger.child({ component: 'http' });
 
-  const app = new OpenAPIHono({
+  const app = new OpenAPIHono<AppEnv>({
     // Every validation failure (body, path, query) becomes the same 422 problem, raised into onError.
     defaultHook: (result) => {
       if (!result.success) {
@@ -48,6 +49,11 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use(requestId());
+  // W3C trace context: the caller's traceparent (or one started here) goes onto the events this request writes.
+  app.use(async (c, next) => {
+    c.set('trace', traceContextFrom(c.req.header('traceparent'), c.req.header('tracestate')));
+    await next();
+  });
 
   // One log line and one histogram sample per request, after the response is known.
   app.use(async (c, next) => {
@@ -60,6 +66,7 @@ export function createApp(deps: AppDeps) {
     log.info(
       {
         request_id: c.var.requestId,
+        trace_id: c.var.trace?.traceId,
         method: c.req.method,
         path: c.req.path,
         route,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Env } from 'hono';
 
 // Served from the swagger-ui-dist package, never a CDN: many deployments have no internet.
 const ASSETS: Record<string, string> = {
@@ -35,7 +36,7 @@ const INIT = `window.ui = SwaggerUIBundle({
 });`;
 
 /** `GET /docs`: Swagger UI for `/openapi.json`, its assets read once from disk and kept in memory. */
-export function registerDocs(app: OpenAPIHono): void {
+export function registerDocs<E extends Env>(app: OpenAPIHono<E>): void {
   const dir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const cache = new Map<string, Promise<Buffer>>();
   const csp = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'";

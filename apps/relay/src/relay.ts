@@ -12,6 +12,7 @@ import type { Logger } from '@orders/logger';
 import { Backoff, sleep } from './backoff.js';
 import type { RelayMetrics } from './metrics.js';
 import { type NatsLink, RowPublishError } from './nats.js';
+import { endPublishSpan, relayTracer, startPublishSpan } from './tracing.js';
 
 export interface RelaySettings {
   readonly relayId: string;
@@ -39,6 +40,7 @@ export interface RelayDeps {
 }
 
 const encoder = new TextEncoder();
+const tracer = relayTracer();
 
 /**
  * The relay loop: claim the oldest rows, publish them all concurrently, mark what JetStream
@@ -203,14 +205,21 @@ export function createRelay(deps: RelayDeps) {
   }
 
   async function publishOne(row: ClaimedEvent): Promise<void> {
-    const ack = await nats.publish({
-      id: row.id,
-      subject: row.subject,
-      payload: encoder.encode(row.payload),
-      headers: row.headers,
-    });
-    metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at_ms) / 1000));
-    if (ack.duplicate) metrics.duplicates.inc();
+    const span = startPublishSpan(tracer, row);
+    try {
+      const ack = await nats.publish({
+        id: row.id,
+        subject: row.subject,
+        payload: encoder.encode(row.payload),
+        headers: row.headers,
+      });
+      endPublishSpan(span, { duplicate: ack.duplicate });
+      metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at_ms) / 1000));
+      if (ack.duplicate) metrics.duplicates.inc();
+    } catch (err) {
+      endPublishSpan(span, { error: err });
+      throw err;
+    }
   }
 
   async function loop(): Promise<void> {

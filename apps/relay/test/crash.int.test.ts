@@ -45,6 +45,7 @@ describe('crashes', () => {
       logger,
       settings: {
         relayId: 'crash-test',
+        ordering: 'aggregate',
         batchSize: 100,
         pollIntervalMs: 100,
         leaseMs: 1000,

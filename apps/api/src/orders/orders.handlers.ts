@@ -1,5 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import type { Metrics } from '../metrics.js';
+import type { AppEnv } from '../trace.js';
 import type { orderRoutes } from './orders.routes.js';
 import type { OrdersService } from './orders.service.js';
 
@@ -7,29 +8,29 @@ type Routes = ReturnType<typeof orderRoutes>;
 
 /** HTTP in, HTTP out: validation already happened in the route's schemas, the service does the work. */
 export function orderHandlers(service: OrdersService, metrics: Metrics) {
-  const createOrder: RouteHandler<Routes['createOrder']> = async (c) => {
-    const order = await service.create(c.req.valid('json'));
+  const createOrder: RouteHandler<Routes['createOrder'], AppEnv> = async (c) => {
+    const order = await service.create(c.req.valid('json'), c.get('trace'));
     metrics.ordersCreated.inc();
     c.header('Location', `/orders/${order.id}`);
     return c.json(order, 201);
   };
 
-  const getOrder: RouteHandler<Routes['getOrder']> = async (c) => {
+  const getOrder: RouteHandler<Routes['getOrder'], AppEnv> = async (c) => {
     return c.json(await service.get(c.req.valid('param').id), 200);
   };
 
-  const updateOrder: RouteHandler<Routes['updateOrder']> = async (c) => {
+  const updateOrder: RouteHandler<Routes['updateOrder'], AppEnv> = async (c) => {
     const { id } = c.req.valid('param');
-    const { order } = await service.setStatus(id, c.req.valid('json').status);
+    const { order } = await service.setStatus(id, c.req.valid('json').status, c.get('trace'));
     return c.json(order, 200);
   };
 
-  const cancelOrder: RouteHandler<Routes['cancelOrder']> = async (c) => {
-    const { order } = await service.setStatus(c.req.valid('param').id, 'cancelled');
+  const cancelOrder: RouteHandler<Routes['cancelOrder'], AppEnv> = async (c) => {
+    const { order } = await service.setStatus(c.req.valid('param').id, 'cancelled', c.get('trace'));
     return c.json(order, 200);
   };
 
-  const listOrders: RouteHandler<Routes['listOrders']> = async (c) => {
+  const listOrders: RouteHandler<Routes['listOrders'], AppEnv> = async (c) => {
     return c.json(await service.list(c.req.valid('query')), 200);
   };
 

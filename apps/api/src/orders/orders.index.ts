@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Metrics } from '../metrics.js';
+import type { AppEnv } from '../trace.js';
 import { orderHandlers } from './orders.handlers.js';
 import { orderRoutes } from './orders.routes.js';
 import { type OrderLimits, orderSchemas } from './orders.schemas.js';
@@ -7,7 +8,7 @@ import type { OrdersService } from './orders.service.js';
 
 /** Mounts the orders routes on the app. */
 export function registerOrderRoutes(
-  app: OpenAPIHono,
+  app: OpenAPIHono<AppEnv>,
   deps: { service: OrdersService; metrics: Metrics; limits: OrderLimits },
 ): void {
   const routes = orderRoutes(orderSchemas(deps.limits));

@@ -21,6 +21,7 @@ import {
 } from '@orders/events';
 import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
 import { ProblemError } from '../problem.js';
+import { type TraceContext, traceHeaders } from '../trace.js';
 import type { CreateOrderInput, Order } from './orders.schemas.js';
 
 /** Largest total NUMERIC(14,2) holds, in cents. */
@@ -43,7 +44,7 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
      * timestamp are chosen here, so the response, the rows and the event carry identical values
      * without reading anything back.
      */
-    async create(input: CreateOrderInput): Promise<Order> {
+    async create(input: CreateOrderInput, trace?: TraceContext): Promise<Order> {
       let totalCents = 0n;
       const lines = input.items.map((item) => {
         const priceCents = toCents(item.price);
@@ -99,6 +100,7 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
           eventType: EventType.OrderCreated,
           subject: subjectFor(stream, EventType.OrderCreated),
           payload: orderCreatedPayload(order),
+          ...(trace ? { headers: traceHeaders(trace) } : {}),
           createdAt,
         },
       );
@@ -117,7 +119,11 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
      * transaction. The current status again is a no-op (no event); a move the lifecycle does not
      * allow is 409 naming the allowed next statuses. `changed` tells the caller whether anything happened.
      */
-    async setStatus(id: string, status: OrderStatus): Promise<{ order: Order; changed: boolean }> {
+    async setStatus(
+      id: string,
+      status: OrderStatus,
+      trace?: TraceContext,
+    ): Promise<{ order: Order; changed: boolean }> {
       const changedAt = now();
       const result = await changeOrderStatus(
         db,
@@ -137,6 +143,7 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
             to: status,
             changed_at: changedAt.toISOString(),
           }),
+          ...(trace ? { headers: traceHeaders(trace) } : {}),
           createdAt: changedAt,
         }),
       );
