@@ -66,6 +66,14 @@ export function createRelayMetrics(db: Db) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    resolved: new Counter({
+      name: 'outbox_resolved_total',
+      help:
+        'Rows taken again after their first claim was longer ago than the stream duplicate window, looked up ' +
+        'in the stream before publishing: "found" were already there (marked, not re-sent), "absent" were sent.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     dead: new Counter({
       name: 'outbox_dead_total',
       help: 'Rows marked dead by this process.',

@@ -2,6 +2,7 @@ import type { Logger } from '@orders/logger';
 import {
   type ConnectionOptions,
   connect,
+  DeliverPolicy,
   ErrorCode,
   type JetStreamClient,
   type JetStreamManager,
@@ -93,6 +94,8 @@ export class NatsLink {
   #stopped = new AbortController();
   #running: Promise<void> | undefined;
   readonly #log: Logger;
+  /** The stream's own duplicate window, read when the stream was last ensured. */
+  #streamWindowMs: number | undefined;
 
   constructor(private readonly options: NatsLinkOptions) {
     this.#log = options.logger.child({ component: 'nats' });
@@ -204,6 +207,7 @@ export class NatsLink {
     try {
       const info = await jsm.streams.info(name);
       const windowMs = Math.round((info.config.duplicate_window ?? 0) / 1e6);
+      this.#streamWindowMs = windowMs;
       if (windowMs < this.options.duplicateWindowMs) {
         this.#log.warn(
           { stream: name, duplicateWindowMs: windowMs, wantedMs: this.options.duplicateWindowMs },
@@ -219,6 +223,7 @@ export class NatsLink {
         duplicate_window: nanos(this.options.duplicateWindowMs),
         num_replicas: this.options.replicas ?? 1,
       });
+      this.#streamWindowMs = this.options.duplicateWindowMs;
       this.#log.info(
         {
           stream: name,
@@ -227,6 +232,51 @@ export class NatsLink {
         },
         'stream created',
       );
+    }
+  }
+
+  /** The stream's duplicate window as last read from the server (undefined before the first ensure). */
+  get streamDuplicateWindowMs(): number | undefined {
+    return this.#streamWindowMs;
+  }
+
+  /**
+   * Which of `ids` are in the stream already, among messages on `subject` stored at or after `since`.
+   * Reads headers only, with an ordered consumer starting at that time, to the end of the stream. Used
+   * for rows whose earlier publish may be older than the duplicate window, where a re-publish would no
+   * longer be recognised. Throws {@link TransientPublishError} when NATS cannot answer.
+   */
+  async findInStream(subject: string, since: Date, ids: ReadonlySet<string>): Promise<Set<string>> {
+    const nc = this.#nc;
+    const jsm = this.#jsm;
+    if (!nc || !jsm || !this.#ready) throw new TransientPublishError('nats is not connected');
+    const found = new Set<string>();
+    try {
+      const info = await jsm.streams.info(this.options.stream);
+      if (info.state.messages === 0 || new Date(info.state.last_ts) < since) return found;
+      const consumer = await nc.jetstream().consumers.get(this.options.stream, {
+        filterSubjects: subject,
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: since.toISOString(),
+        headers_only: true,
+      });
+      const lastSeq = info.state.last_seq;
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+        let seen = 0;
+        let done = false;
+        for await (const m of batch) {
+          seen++;
+          const id = m.headers?.get('Nats-Msg-Id');
+          if (id && ids.has(id)) found.add(id);
+          if (m.info.pending === 0 || m.seq >= lastSeq || found.size === ids.size) done = true;
+        }
+        if (done || seen === 0) return found;
+      }
+    } catch (err) {
+      throw new TransientPublishError(`could not look up messages in the stream: ${describe(err)}`, {
+        cause: err,
+      });
     }
   }
 

@@ -24,7 +24,12 @@ export interface RelaySettings {
   readonly backoffMaxMs: number;
   /** 'aggregate': events of one aggregate are published one after another, in commit order. */
   readonly ordering: 'aggregate' | 'none';
+  /** How late a publish may land after it was sent (default 5 s): part of the dedup-window margin. */
+  readonly publishTimeoutMs?: number;
 }
+
+/** Clock differences between database, relay and NATS hosts that the stream lookup allows for. */
+const LOOKUP_MARGIN_MS = 10_000;
 
 export interface RelayDeps {
   readonly db: Db;
@@ -138,11 +143,54 @@ export function createRelay(deps: RelayDeps) {
       throw previousFailure;
     }
     if (rows.length === 0) return 0;
-    const outcomes = Promise.allSettled(rows.map((row) => publishOne(row)));
+    let alreadyInStream: ReadonlySet<string>;
+    try {
+      alreadyInStream = await resolveBeyondWindow(rows);
+    } catch (err) {
+      await releaseOutboxClaims(
+        db,
+        rows.map((r) => r.id),
+        settings.relayId,
+      );
+      throw new NatsUnavailable('could not look up re-claimed rows in the stream', { cause: err });
+    }
+    const outcomes = Promise.allSettled(
+      rows.map((row) => (alreadyInStream.has(row.id) ? Promise.resolve() : publishOne(row))),
+    );
     inFlight = outcomes.then((o) => finish(rows, o, started));
     // Handled by settle(); this only keeps an unobserved rejection from being reported meanwhile.
     inFlight.catch(() => {});
     return rows.length;
+  }
+
+  /**
+   * Rows taken before, whose first claim is older than the stream's duplicate window (less the publish
+   * timeout): an earlier publish may have been stored and then forgotten by the dedup memory, so a
+   * re-publish would be stored twice. Look their ids up in the stream, from their first claim onwards;
+   * those found are marked without sending. Rows whose first claim is recent enough are left to
+   * Nats-Msg-Id, and nothing is looked up on the normal path (claims = 1).
+   */
+  async function resolveBeyondWindow(rows: readonly ClaimedEvent[]): Promise<ReadonlySet<string>> {
+    const windowMs = nats.streamDuplicateWindowMs;
+    if (windowMs === undefined) return new Set();
+    const margin = settings.publishTimeoutMs ?? 5000;
+    const uncertain = rows.filter((r) => r.claims > 1 && r.first_claim_age_ms + margin >= windowMs);
+    if (uncertain.length === 0) return new Set();
+    const found = new Set<string>();
+    const bySubject = Map.groupBy(uncertain, (r) => r.subject);
+    for (const [subject, group] of bySubject) {
+      const oldest = Math.max(...group.map((r) => r.first_claim_age_ms));
+      const since = new Date(Date.now() - oldest - LOOKUP_MARGIN_MS);
+      for (const id of await nats.findInStream(subject, since, new Set(group.map((r) => r.id))))
+        found.add(id);
+    }
+    metrics.resolved.inc({ outcome: 'found' }, found.size);
+    metrics.resolved.inc({ outcome: 'absent' }, uncertain.length - found.size);
+    log.info(
+      { rows: uncertain.length, found: found.size, windowMs },
+      'looked up rows claimed before, beyond the duplicate window, in the stream',
+    );
+    return found;
   }
 
   /** Marks what was acked, records row failures, releases rows that hit an outage. */

@@ -52,6 +52,8 @@ export interface ClaimedEvent {
   readonly attempts: number;
   /** How many times a relay has taken this row, this claim included: above 1, it may be in the stream already. */
   readonly claims: number;
+  /** How long ago (database clock) a relay first took the row: an earlier publish, if any, is younger. */
+  readonly first_claim_age_ms: number;
 }
 
 /*
@@ -119,7 +121,8 @@ export async function claimOutboxBatch(
     FROM next
     WHERE o.id = next.id
     RETURNING o.id, o.seq, o.subject, o.payload::text AS payload, o.headers,
-              (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms, o.attempts, o.claims`.execute(
+              (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms, o.attempts, o.claims,
+              (extract(epoch FROM now() - o.first_claimed_at) * 1000)::float8 AS first_claim_age_ms`.execute(
     db,
   );
   return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));

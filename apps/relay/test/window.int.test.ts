@@ -1,0 +1,181 @@
+import { silentLogger } from '@orders/logger';
+import { createTestDatabase, startNatsServer } from '@orders/testkit';
+import { sql } from 'kysely';
+import { nanos, StorageType } from 'nats';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRelayMetrics } from '../src/metrics.js';
+import { NatsLink } from '../src/nats.js';
+import { createRelay } from '../src/relay.js';
+import {
+  exactlyOnce,
+  insertBacklog,
+  natsClient,
+  readStream,
+  startRelay,
+  streamCount,
+  waitFor,
+} from './helpers.js';
+
+// Dedup beyond the duplicate window: a row acked by JetStream but never marked, taken again after the
+// stream has forgotten its Nats-Msg-Id, must not be stored a second time. The stream here remembers
+// ids for 1 s; the relay comes back 3 s later.
+
+const tdb = await createTestDatabase();
+const nats = await startNatsServer();
+const nc = await natsClient(nats);
+const jsm = await nc.jetstreamManager();
+afterAll(async () => {
+  await nc.close();
+  await nats.dispose();
+  await tdb.drop();
+});
+
+let stream = '';
+let n = 0;
+beforeEach(async () => {
+  stream = `win${++n}`;
+  await sql`TRUNCATE outbox`.execute(tdb.db);
+  // Created before any relay runs: the relay never changes an existing stream's window.
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${stream}.>`],
+    storage: StorageType.File,
+    duplicate_window: nanos(1000),
+  });
+});
+
+/** A relay in this process that "dies" after its first acks, before marking: rows stay leased for 1 s. */
+async function ackThenDie(): Promise<void> {
+  const logger = silentLogger();
+  const link = new NatsLink({
+    url: nats.url,
+    stream,
+    duplicateWindowMs: 1000,
+    publishTimeoutMs: 1000,
+    backoffMaxMs: 500,
+    name: 'dies',
+    logger,
+  });
+  let died = false;
+  const relay = createRelay({
+    db: tdb.db,
+    nats: link,
+    metrics: createRelayMetrics(tdb.db),
+    logger,
+    settings: {
+      relayId: 'dies',
+      ordering: 'aggregate',
+      batchSize: 1000,
+      pollIntervalMs: 60_000,
+      leaseMs: 1000,
+      maxAttempts: 5,
+      retryDelayMs: 100,
+      backoffMaxMs: 500,
+    },
+    afterPublish: () => {
+      died = true;
+      throw new Error('killed after the acks, before the mark');
+    },
+  });
+  link.start();
+  relay.start();
+  await waitFor('the acks', async () => died);
+  await relay.stop();
+  await link.stop();
+}
+
+describe('dedup beyond the duplicate window', () => {
+  it('acked, killed before marking, restarted 3 s later with a 1 s window: still one message per event', async () => {
+    const ids = await insertBacklog(tdb.db, 200, { stream });
+    await ackThenDie();
+    expect(await streamCount(nc, stream)).toBe(200);
+    const { rows } = await sql<{ unmarked: number }>`
+      SELECT count(*)::int AS unmarked FROM outbox WHERE published_at IS NULL AND claims = 1`.execute(tdb.db);
+    expect(rows[0]?.unmarked).toBe(200);
+    await new Promise((r) => setTimeout(r, 3000));
+
+    const relay = await startRelay(tdb.url, nats, {
+      NATS_STREAM: stream,
+      RELAY_PUBLISH_TIMEOUT_MS: '500',
+      RELAY_LEASE_MS: '1000',
+    });
+    try {
+      await waitFor('every row marked', async () => {
+        const left = await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
+        return left.rows[0]?.n === 0;
+      });
+      expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(200);
+      expect(await relay.metric('outbox_duplicates_total')).toBe(0);
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+    const messages = await readStream(nc, stream);
+    expect(messages).toHaveLength(200);
+    expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
+  }, 30_000);
+
+  it('a row claimed long ago whose publish never reached the stream is looked up, found absent, and sent once', async () => {
+    const ids = await insertBacklog(tdb.db, 50, { stream });
+    // As a relay leaves rows when it dies between the claim and the publish.
+    await sql`UPDATE outbox SET claims = 1, first_claimed_at = now() - interval '5 seconds', locked_by = 'gone'`.execute(
+      tdb.db,
+    );
+    const relay = await startRelay(tdb.url, nats, {
+      NATS_STREAM: stream,
+      RELAY_PUBLISH_TIMEOUT_MS: '500',
+      RELAY_LEASE_MS: '1000',
+    });
+    try {
+      await waitFor('50 messages', async () => (await streamCount(nc, stream)) >= 50);
+      await waitFor(
+        'the lookup counted',
+        async () => (await relay.metric('outbox_resolved_total{outcome="absent"}')) === 50,
+      );
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+    expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
+      missing: [],
+      duplicated: [],
+      unexpected: [],
+    });
+  });
+
+  it('a mix: only the rows already in the stream are skipped', async () => {
+    const ids = await insertBacklog(tdb.db, 40, { stream });
+    // Half of them reached the stream before the "crash" (published by someone with their ids).
+    const js = nc.jetstream();
+    for (const id of ids.slice(0, 20))
+      await js.publish(`${stream}.order_created`, new TextEncoder().encode('{}'), { msgID: id });
+    await sql`UPDATE outbox SET claims = 1, first_claimed_at = now() - interval '3 seconds'`.execute(tdb.db);
+    await new Promise((r) => setTimeout(r, 1500)); // past the 1 s window for the 20 already stored
+    const relay = await startRelay(tdb.url, nats, {
+      NATS_STREAM: stream,
+      RELAY_PUBLISH_TIMEOUT_MS: '500',
+      RELAY_LEASE_MS: '1000',
+    });
+    try {
+      await waitFor('40 messages', async () => (await streamCount(nc, stream)) >= 40);
+      await waitFor('all marked', async () => {
+        const left = await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
+        return left.rows[0]?.n === 0;
+      });
+      expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(20);
+      expect(await relay.metric('outbox_resolved_total{outcome="absent"}')).toBe(20);
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
+    }
+    expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
+      missing: [],
+      duplicated: [],
+      unexpected: [],
+    });
+  });
+});
