@@ -18,7 +18,8 @@ import { type AppEnv, traceContextFrom } from './trace.js';
 export interface AppDeps {
   readonly db: Db;
   readonly logger: Logger;
-  readonly config: Pick<ApiConfig, 'serviceName' | 'limits' | 'stream'>;
+  readonly config: Pick<ApiConfig, 'serviceName' | 'limits' | 'stream'> &
+    Partial<Pick<ApiConfig, 'idempotencyTtlMs'>>;
   /** A fresh registry when absent. */
   readonly metrics?: Metrics;
   /** Sends the relay's wake-up hint after each commit (OUTBOX_NOTIFY=after-commit). */
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps) {
     stream: config.stream,
     notifier: deps.notifier,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(config.idempotencyTtlMs !== undefined ? { idempotencyTtlMs: config.idempotencyTtlMs } : {}),
   });
   registerOrderRoutes(app, { service, metrics, limits: config.limits });
 

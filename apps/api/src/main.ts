@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadApiConfig } from '@orders/config';
-import { createDb, createOutboxNotifier } from '@orders/db';
+import { createDb, createOutboxNotifier, pruneIdempotencyKeys, safeError } from '@orders/db';
 import { createLogger } from '@orders/logger';
 import { createApp } from './app.js';
 
@@ -31,6 +31,21 @@ const notifier =
     : undefined;
 const { app } = createApp({ db, logger, config, ...(notifier ? { notifier } : {}) });
 
+// Expired Idempotency-Keys go in small batches every 10 minutes (jittered, so several API processes spread out).
+const PRUNE_EVERY_MS = 10 * 60_000;
+async function pruneKeys(): Promise<void> {
+  try {
+    let deleted = 0;
+    for (let n = 5000; n === 5000; deleted += n) n = await pruneIdempotencyKeys(db, 5000);
+    if (deleted > 0) logger.info({ deleted }, 'pruned expired idempotency keys');
+  } catch (err) {
+    logger.warn({ err: safeError(err) }, 'idempotency key prune failed; next run retries');
+  }
+}
+const pruner = setInterval(() => void pruneKeys(), PRUNE_EVERY_MS * (0.9 + Math.random() * 0.2));
+pruner.unref();
+setTimeout(() => void pruneKeys(), 30_000).unref();
+
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
   logger.info({ port: info.port, host: config.host, stream: config.stream }, 'api listening');
 }) as Server;
@@ -58,6 +73,7 @@ stopping.signal.addEventListener('abort', async () => {
   const reaper = setInterval(() => server.closeIdleConnections(), 50);
   await closed;
   clearInterval(reaper);
+  clearInterval(pruner);
   await db.destroy();
   clearTimeout(force);
   logger.info('stopped');

@@ -18,6 +18,11 @@ export function createMetrics() {
       help: 'Orders committed (with their outbox event).',
       registers: [registry],
     }),
+    idempotentReplays: new Counter({
+      name: 'orders_idempotent_replays_total',
+      help: 'POST /orders retries answered from a stored Idempotency-Key response (nothing created).',
+      registers: [registry],
+    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -22,67 +22,6 @@ const streamName = z
 const positiveInt = z.coerce.number().int().positive();
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-/**
- * The database variables. `DATABASE_URL` wins over the `DB_*`/`POSTGRES_*` parts, as the contract says;
- * `TEST_DATABASE_URL` is not read here (only the test kit knows about it).
- */
-const databaseSchema = z.object({
-  DATABASE_URL: z
-    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
-    .optional(),
-  DB_HOST: z.string().min(1).default('127.0.0.1'),
-  DB_PORT: port.default(5432),
-  POSTGRES_DB: z.string().min(1).default('orders'),
-  POSTGRES_USER: z.string().min(1).default('postgres'),
-  POSTGRES_PASSWORD: z.string().optional(),
-  DB_POOL_SIZE: positiveInt.max(1000).default(16),
-  DB_CONNECT_TIMEOUT_MS: positiveInt.default(3000),
-  DB_STATEMENT_TIMEOUT_MS: positiveInt.default(5000),
-});
-
-/** How to reach PostgreSQL, resolved from either form of the variables. */
-export interface DatabaseConfig {
-  readonly url: string;
-  readonly poolSize: number;
-  readonly connectTimeoutMs: number;
-  readonly statementTimeoutMs: number;
-}
-
-const apiSchema = databaseSchema.extend({
-  SERVICE_NAME: z.string().min(1).default('orders-service'),
-  SERVICE_PORT: port.default(8001),
-  NATS_STREAM: streamName,
-  OUTBOX_NOTIFY: z.enum(['after-commit', 'in-transaction', 'off']).default('after-commit'),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  LOG_LEVEL: logLevel.default('info'),
-  BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
-  MAX_ITEMS_PER_ORDER: positiveInt.max(10_000).default(500),
-  MAX_METADATA_BYTES: positiveInt.default(16 * 1024),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-});
-
-/** Everything the API process needs, frozen. */
-export interface ApiConfig {
-  readonly serviceName: string;
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: z.infer<typeof logLevel>;
-  readonly database: DatabaseConfig;
-  /** `NATS_STREAM`: the API never connects to NATS, but it names the subjects of the events it writes. */
-  readonly stream: string;
-  /**
-   * How the relay is woken: a coalesced NOTIFY after each commit (default), the outbox trigger's
-   * NOTIFY inside each transaction (costs a global commit lock per transaction), or none (poll only).
-   */
-  readonly outboxNotify: 'after-commit' | 'in-transaction' | 'off';
-  readonly limits: {
-    readonly bodyBytes: number;
-    readonly itemsPerOrder: number;
-    readonly metadataBytes: number;
-  };
-  readonly shutdownTimeoutMs: number;
-}
-
 const DURATION_UNITS: Readonly<Record<string, number>> = {
   ms: 1,
   s: 1000,
@@ -121,6 +60,71 @@ const duration = z.string().transform((v, ctx) => {
     return z.NEVER;
   }
 });
+
+
+/**
+ * The database variables. `DATABASE_URL` wins over the `DB_*`/`POSTGRES_*` parts, as the contract says;
+ * `TEST_DATABASE_URL` is not read here (only the test kit knows about it).
+ */
+const databaseSchema = z.object({
+  DATABASE_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' })
+    .optional(),
+  DB_HOST: z.string().min(1).default('127.0.0.1'),
+  DB_PORT: port.default(5432),
+  POSTGRES_DB: z.string().min(1).default('orders'),
+  POSTGRES_USER: z.string().min(1).default('postgres'),
+  POSTGRES_PASSWORD: z.string().optional(),
+  DB_POOL_SIZE: positiveInt.max(1000).default(16),
+  DB_CONNECT_TIMEOUT_MS: positiveInt.default(3000),
+  DB_STATEMENT_TIMEOUT_MS: positiveInt.default(5000),
+});
+
+/** How to reach PostgreSQL, resolved from either form of the variables. */
+export interface DatabaseConfig {
+  readonly url: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
+const apiSchema = databaseSchema.extend({
+  SERVICE_NAME: z.string().min(1).default('orders-service'),
+  SERVICE_PORT: port.default(8001),
+  NATS_STREAM: streamName,
+  OUTBOX_NOTIFY: z.enum(['after-commit', 'in-transaction', 'off']).default('after-commit'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: logLevel.default('info'),
+  BODY_LIMIT_BYTES: positiveInt.default(256 * 1024),
+  MAX_ITEMS_PER_ORDER: positiveInt.max(10_000).default(500),
+  MAX_METADATA_BYTES: positiveInt.default(16 * 1024),
+  IDEMPOTENCY_TTL: duration.default(24 * 3_600_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+/** Everything the API process needs, frozen. */
+export interface ApiConfig {
+  readonly serviceName: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: z.infer<typeof logLevel>;
+  readonly database: DatabaseConfig;
+  /** `NATS_STREAM`: the API never connects to NATS, but it names the subjects of the events it writes. */
+  readonly stream: string;
+  /**
+   * How the relay is woken: a coalesced NOTIFY after each commit (default), the outbox trigger's
+   * NOTIFY inside each transaction (costs a global commit lock per transaction), or none (poll only).
+   */
+  readonly outboxNotify: 'after-commit' | 'in-transaction' | 'off';
+  readonly limits: {
+    readonly bodyBytes: number;
+    readonly itemsPerOrder: number;
+    readonly metadataBytes: number;
+  };
+  /** How long an Idempotency-Key is remembered (IDEMPOTENCY_TTL, default 24 h). */
+  readonly idempotencyTtlMs: number;
+  readonly shutdownTimeoutMs: number;
+}
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
@@ -244,6 +248,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       itemsPerOrder: e.MAX_ITEMS_PER_ORDER,
       metadataBytes: e.MAX_METADATA_BYTES,
     }),
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
 }

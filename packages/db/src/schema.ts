@@ -48,9 +48,20 @@ export interface OutboxTable {
   dead_at: ColumnType<Date | null, never, Date | null>;
 }
 
+export interface IdempotencyKeysTable {
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response: string;
+  order_id: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
 /** The schema as Kysely sees it: snake_case, one name per column everywhere. */
 export interface Database {
   orders: OrdersTable;
   order_items: OrderItemsTable;
   outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

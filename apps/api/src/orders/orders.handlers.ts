@@ -1,4 +1,5 @@
 import type { RouteHandler } from '@hono/zod-openapi';
+import { parseIdempotencyKey, requestHash } from '../idempotency.js';
 import type { Metrics } from '../metrics.js';
 import type { AppEnv } from '../trace.js';
 import type { orderRoutes } from './orders.routes.js';
@@ -9,10 +10,25 @@ type Routes = ReturnType<typeof orderRoutes>;
 /** HTTP in, HTTP out: validation already happened in the route's schemas, the service does the work. */
 export function orderHandlers(service: OrdersService, metrics: Metrics) {
   const createOrder: RouteHandler<Routes['createOrder'], AppEnv> = async (c) => {
-    const order = await service.create(c.req.valid('json'), c.get('trace'));
+    const key = parseIdempotencyKey(c.req.header('idempotency-key'));
+    const input = c.req.valid('json');
+    const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(await c.req.json()) };
+    const result = await service.create(input, c.get('trace'), idempotency);
+    if (result.replayed) {
+      // The first response again, byte for byte, marked as a replay; nothing was created.
+      metrics.idempotentReplays.inc();
+      return new Response(result.body, {
+        status: result.status,
+        headers: {
+          'content-type': 'application/json',
+          location: `/orders/${result.orderId}`,
+          'idempotent-replayed': 'true',
+        },
+      }) as never;
+    }
     metrics.ordersCreated.inc();
-    c.header('Location', `/orders/${order.id}`);
-    return c.json(order, 201);
+    c.header('Location', `/orders/${result.order.id}`);
+    return c.json(result.order, 201);
   };
 
   const getOrder: RouteHandler<Routes['getOrder'], AppEnv> = async (c) => {

@@ -15,14 +15,31 @@ export function orderRoutes(s: OrderSchemas) {
     operationId: 'createOrder',
     tags: ['orders'],
     summary: 'Create an order; its order_created event is published by the relay.',
-    request: { body: { required: true, content: { 'application/json': { schema: s.createOrder } } } },
+    description:
+      'With an `Idempotency-Key` header (IETF httpapi draft), a retry with the same key and the same body ' +
+      'returns the first response (status and body, marked `Idempotent-Replayed: true`) and creates ' +
+      'nothing; the same key with a different body is 422 `idempotency_key_reused`; a request racing one ' +
+      'with the same key waits for it and then gets its response. Keys are kept for IDEMPOTENCY_TTL ' +
+      '(default 24 h).',
+    request: {
+      headers: s.idempotencyHeaders,
+      body: { required: true, content: { 'application/json': { schema: s.createOrder } } },
+    },
     responses: {
       201: {
-        description: 'Created.',
-        headers: { Location: { description: 'The new order: /orders/{id}.', schema: { type: 'string' } } },
+        description:
+          'Created (or, with `Idempotent-Replayed: true`, the stored response of the first request).',
+        headers: {
+          Location: { description: 'The new order: /orders/{id}.', schema: { type: 'string' } },
+          'Idempotent-Replayed': {
+            description:
+              'Present (true) when this is the stored response to an earlier request with the same key.',
+            schema: { type: 'string', enum: ['true'] },
+          },
+        },
         content: { 'application/json': { schema: s.order } },
       },
-      400: problemResponse('The body is not valid JSON.'),
+      400: problemResponse('The body is not valid JSON, or the Idempotency-Key header is malformed.'),
       413: problemResponse('The body is larger than the configured limit.'),
       415: problemResponse('The content type is not application/json.'),
       422: invalid,

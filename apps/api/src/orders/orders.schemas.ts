@@ -167,7 +167,20 @@ export function orderSchemas(limits: OrderLimits) {
     status: statusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
   });
 
-  return { createOrder, order, orderPage, updateStatus, idParam, listQuery };
+  // Documented here; parsed by the handler, so that a malformed key is a 400 rather than a 422.
+  const idempotencyHeaders = z.object({
+    'Idempotency-Key': z
+      .string()
+      .optional()
+      .openapi({
+        description:
+          'Makes the create safe to retry: a Structured Field string of 1 to 255 printable ASCII characters ' +
+          '("..."), or a bare token of letters, digits and ._:~+/=-. A UUID per logical request is a good key.',
+        example: '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+      }),
+  });
+
+  return { createOrder, order, orderPage, updateStatus, idParam, listQuery, idempotencyHeaders };
 }
 export type OrderSchemas = ReturnType<typeof orderSchemas>;
 export type CreateOrderInput = z.infer<OrderSchemas['createOrder']>;

@@ -4,6 +4,7 @@ import {
   type Db,
   findOrder,
   insertOrderWithEvent,
+  insertOrderWithEventIdempotent,
   listOrders,
   type OrderCursor,
   type OrderStatus,
@@ -34,17 +35,40 @@ export interface OrdersServiceDeps {
   /** Wakes the relay after a commit; absent when the database trigger notifies (or nobody listens). */
   readonly notifier?: OutboxNotifier | undefined;
   readonly now?: () => Date;
+  /** How long an Idempotency-Key is remembered (default 24 h). */
+  readonly idempotencyTtlMs?: number;
 }
 
+/** A create behind an Idempotency-Key: the key and the hash of the request body. */
+export interface IdempotencyRequest {
+  readonly key: string;
+  readonly requestHash: string;
+}
+
+/** What create returns: the new order, or the stored response of the request that first used the key. */
+export type CreateResult =
+  | { readonly replayed: false; readonly order: Order }
+  | { readonly replayed: true; readonly status: number; readonly body: string; readonly orderId: string };
+
 /** What the API does with orders, independent of HTTP. */
-export function createOrdersService({ db, stream, notifier, now = () => new Date() }: OrdersServiceDeps) {
+export function createOrdersService({
+  db,
+  stream,
+  notifier,
+  now = () => new Date(),
+  idempotencyTtlMs = 24 * 3_600_000,
+}: OrdersServiceDeps) {
   return {
     /**
      * Writes the order, its items and its `order_created` outbox row atomically. Ids and the
      * timestamp are chosen here, so the response, the rows and the event carry identical values
      * without reading anything back.
      */
-    async create(input: CreateOrderInput, trace?: TraceContext): Promise<Order> {
+    async create(
+      input: CreateOrderInput,
+      trace?: TraceContext,
+      idempotency?: IdempotencyRequest,
+    ): Promise<CreateResult> {
       let totalCents = 0n;
       const lines = input.items.map((item) => {
         const priceCents = toCents(item.price);
@@ -76,36 +100,60 @@ export function createOrdersService({ db, stream, notifier, now = () => new Date
         metadata: input.metadata,
       };
 
+      const row = {
+        id: order.id,
+        customer_id: order.customer_id,
+        total_amount: centsToDecimal(totalCents),
+        metadata: order.metadata,
+        created_at: createdAt,
+        items: lines.map((l) => ({
+          id: l.id,
+          sku: l.sku,
+          qty: l.qty,
+          price: centsToDecimal(l.priceCents),
+        })),
+      };
+      const event = {
+        id: randomUUID(),
+        aggregateType: AggregateType.Order,
+        aggregateId: order.id,
+        eventType: EventType.OrderCreated,
+        subject: subjectFor(stream, EventType.OrderCreated),
+        payload: orderCreatedPayload(order),
+        ...(trace ? { headers: traceHeaders(trace) } : {}),
+        createdAt,
+      };
       // One statement, so one transaction: the order, its items and its event commit together or not
-      // at all, in one round trip (see insertOrderWithEvent for the numbers).
-      await insertOrderWithEvent(
-        db,
-        {
-          id: order.id,
-          customer_id: order.customer_id,
-          total_amount: centsToDecimal(totalCents),
-          metadata: order.metadata,
-          created_at: createdAt,
-          items: lines.map((l) => ({
-            id: l.id,
-            sku: l.sku,
-            qty: l.qty,
-            price: centsToDecimal(l.priceCents),
-          })),
-        },
-        {
-          id: randomUUID(),
-          aggregateType: AggregateType.Order,
-          aggregateId: order.id,
-          eventType: EventType.OrderCreated,
-          subject: subjectFor(stream, EventType.OrderCreated),
-          payload: orderCreatedPayload(order),
-          ...(trace ? { headers: traceHeaders(trace) } : {}),
-          createdAt,
-        },
-      );
+      // at all, in one round trip (see insertOrderWithEvent for the numbers). With an Idempotency-Key,
+      // the key and the response to replay are part of the same statement.
+      if (idempotency) {
+        const result = await insertOrderWithEventIdempotent(db, row, event, {
+          key: idempotency.key,
+          requestHash: idempotency.requestHash,
+          statusCode: 201,
+          response: JSON.stringify(order),
+          expiresAt: new Date(createdAt.getTime() + idempotencyTtlMs),
+        });
+        if (!result.created) {
+          if (result.stored.requestHash !== idempotency.requestHash) {
+            throw new ProblemError(
+              422,
+              'idempotency_key_reused',
+              'this Idempotency-Key was used with a different request body; use a new key for a new request',
+            );
+          }
+          return {
+            replayed: true,
+            status: result.stored.statusCode,
+            body: result.stored.response,
+            orderId: result.stored.orderId,
+          };
+        }
+      } else {
+        await insertOrderWithEvent(db, row, event);
+      }
       notifier?.hint();
-      return order;
+      return { replayed: false, order };
     },
 
     async get(id: string): Promise<Order> {
