@@ -61,7 +61,6 @@ const duration = z.string().transform((v, ctx) => {
   }
 });
 
-
 /**
  * The database variables. `DATABASE_URL` wins over the `DB_*`/`POSTGRES_*` parts, as the contract says;
  * `TEST_DATABASE_URL` is not read here (only the test kit knows about it).

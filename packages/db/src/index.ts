@@ -19,12 +19,10 @@ export {
 export {
   changeOrderStatus,
   findOrder,
-  insertOrder,
   type IdempotentRequest,
+  insertOrder,
   insertOrderWithEvent,
   insertOrderWithEventIdempotent,
-  pruneIdempotencyKeys,
-  type StoredIdempotencyKey,
   type ListOrdersQuery,
   listOrders,
   type NewOrder,
@@ -32,7 +30,9 @@ export {
   type OrderItemRow,
   type OrderRow,
   type OrderWithItems,
+  pruneIdempotencyKeys,
   type StatusChange,
+  type StoredIdempotencyKey,
 } from './orders.js';
 export {
   type ClaimedEvent,

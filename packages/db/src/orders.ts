@@ -210,7 +210,9 @@ export async function insertOrderWithEventIdempotent(
 export async function pruneIdempotencyKeys(db: Kysely<Database>, batchSize = 5000): Promise<number> {
   const result = await sql`
     DELETE FROM idempotency_keys WHERE key IN (
-      SELECT key FROM idempotency_keys WHERE expires_at < now() LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)`.execute(db);
+      SELECT key FROM idempotency_keys WHERE expires_at < now() LIMIT ${batchSize} FOR UPDATE SKIP LOCKED)`.execute(
+    db,
+  );
   return Number(result.numAffectedRows ?? 0);
 }
 
