@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
+    // test/chaos runs on its own: `pnpm test:chaos` (vitest.chaos.config.ts).
+    exclude: ['**/node_modules/**', 'test/chaos/**'],
     include: [
       'apps/*/test/**/*.test.ts',
       'apps/*/src/**/*.test.ts',
