@@ -13,13 +13,14 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { registerOrderRoutes } from './orders/orders.index.js';
 import { createOrdersService } from './orders/orders.service.js';
 import { fieldErrors, type Problem, ProblemError, problem } from './problem.js';
+import { rateLimit } from './rate-limit.js';
 import { type AppEnv, traceContextFrom } from './trace.js';
 
 export interface AppDeps {
   readonly db: Db;
   readonly logger: Logger;
   readonly config: Pick<ApiConfig, 'serviceName' | 'limits' | 'stream'> &
-    Partial<Pick<ApiConfig, 'idempotencyTtlMs'>>;
+    Partial<Pick<ApiConfig, 'idempotencyTtlMs' | 'rateLimit'>>;
   /** A fresh registry when absent. */
   readonly metrics?: Metrics;
   /** Sends the relay's wake-up hint after each commit (OUTBOX_NOTIFY=after-commit). */
@@ -77,6 +78,11 @@ export function createApp(deps: AppDeps) {
       'request',
     );
   });
+
+  if (config.rateLimit && config.rateLimit.perMinute > 0) {
+    const limiter = rateLimit(config.rateLimit);
+    app.on('POST', '/orders', limiter);
+  }
 
   const body = limitBody(config.limits.bodyBytes);
   app.use('/orders/*', body);

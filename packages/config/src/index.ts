@@ -98,6 +98,12 @@ const apiSchema = databaseSchema.extend({
   MAX_ITEMS_PER_ORDER: positiveInt.max(10_000).default(500),
   MAX_METADATA_BYTES: positiveInt.default(16 * 1024),
   IDEMPOTENCY_TTL: duration.default(24 * 3_600_000),
+  RATE_LIMIT_ORDERS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+  RATE_LIMIT_BURST: positiveInt.optional(),
+  TRUST_PROXY: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+    .transform((v) => v === 'true' || v === '1' || v === 'yes')
+    .default(false),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
@@ -122,6 +128,8 @@ export interface ApiConfig {
   };
   /** How long an Idempotency-Key is remembered (IDEMPOTENCY_TTL, default 24 h). */
   readonly idempotencyTtlMs: number;
+  /** POST /orders per client and minute (0: off), its burst, and whether X-Forwarded-For names the client. */
+  readonly rateLimit: { readonly perMinute: number; readonly burst?: number; readonly trustProxy: boolean };
   readonly shutdownTimeoutMs: number;
 }
 
@@ -248,6 +256,11 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       metadataBytes: e.MAX_METADATA_BYTES,
     }),
     idempotencyTtlMs: e.IDEMPOTENCY_TTL,
+    rateLimit: Object.freeze({
+      perMinute: e.RATE_LIMIT_ORDERS_PER_MINUTE,
+      ...(e.RATE_LIMIT_BURST !== undefined ? { burst: e.RATE_LIMIT_BURST } : {}),
+      trustProxy: e.TRUST_PROXY,
+    }),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
 }

@@ -1,0 +1,103 @@
+import { silentLogger } from '@orders/logger';
+import { freePort, startNodeProcess } from '@orders/testkit';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+
+const { tdb, app: unlimited } = await setupApi();
+afterAll(() => tdb.drop());
+
+const post = (target: { request: typeof unlimited.request }, client?: string) =>
+  target.request('/orders', {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(client ? { 'x-forwarded-for': `${client}, 10.0.0.1` } : {}),
+    },
+    body: JSON.stringify(SEED_ORDER),
+  });
+
+describe('rate limit on POST /orders', () => {
+  it('is off by default', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, async () => (await post(unlimited)).status),
+    );
+    expect(statuses.every((s) => s === 201)).toBe(true);
+  });
+
+  it('per client: over the burst is 429 with Retry-After and the problem body; other clients and reads are unaffected; tokens come back', async () => {
+    const { app } = createApp({
+      db: tdb.db,
+      logger: silentLogger(),
+      config: {
+        serviceName: 't',
+        limits: TEST_LIMITS,
+        stream: 'orders',
+        rateLimit: { perMinute: 60, burst: 3, trustProxy: true },
+      },
+    });
+    const first = [];
+    for (let i = 0; i < 3; i++) first.push((await post(app, '203.0.113.7')).status);
+    expect(first).toEqual([201, 201, 201]);
+    const limited = await post(app, '203.0.113.7');
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(limited.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await limited.json()).toMatchObject({
+      status: 429,
+      code: 'rate_limited',
+      title: 'Too Many Requests',
+    });
+    // Another client has its own bucket; reads are never limited.
+    expect((await post(app, '198.51.100.2')).status).toBe(201);
+    expect((await app.request('/orders?limit=1')).status).toBe(200);
+    // 60 a minute is one a second: after a second, one more passes.
+    await new Promise((r) => setTimeout(r, 1050));
+    expect((await post(app, '203.0.113.7')).status).toBe(201);
+    expect((await post(app, '203.0.113.7')).status).toBe(429);
+  });
+
+  it('in the API process, by socket address, configured from the environment', async () => {
+    const port = await freePort();
+    const proc = startNodeProcess('apps/api/dist/main.js', {
+      DATABASE_URL: tdb.url,
+      SERVICE_PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+    });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (
+        let i = 0;
+        i < 50 &&
+        !(await fetch(`${base}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ));
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 7; i++) {
+        // A forged X-Forwarded-For changes nothing without TRUST_PROXY.
+        const res = await fetch(`${base}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': `192.0.2.${i}` },
+          body: JSON.stringify(SEED_ORDER),
+        });
+        statuses.push(res.status);
+        if (res.status === 429) retryAfter = res.headers.get('retry-after');
+        await res.arrayBuffer();
+      }
+      expect(statuses).toEqual([201, 201, 201, 201, 201, 429, 429]);
+      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(retryAfter)).toBeLessThanOrEqual(12);
+    } finally {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+});
