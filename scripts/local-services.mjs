@@ -67,8 +67,12 @@ function run(bin, args, what) {
   }
 }
 
-/** Initialises (first time) and starts a PostgreSQL cluster in `dataDir` on 127.0.0.1:port, trust auth. */
-export async function startThrowawayPostgres({ dataDir, port }) {
+/**
+ * Initialises (first time) and starts a PostgreSQL cluster in `dataDir` on 127.0.0.1:port, trust auth.
+ * `configure(dataDir)` runs after initdb, before the first start (tests use it for TLS and pg_hba);
+ * `serverOptions` are extra `-c name=value` settings.
+ */
+export async function startThrowawayPostgres({ dataDir, port, configure, serverOptions = [] }) {
   const bin = postgresBinDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   if (process.getuid?.() === 0) {
@@ -88,6 +92,7 @@ export async function startThrowawayPostgres({ dataDir, port }) {
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'],
       'initdb',
     );
+    configure?.(dataDir);
   }
   // The socket goes in the data directory: no need for /var/run/postgresql to exist or be writable.
   run(
@@ -98,7 +103,9 @@ export async function startThrowawayPostgres({ dataDir, port }) {
       '-l',
       path.join(dataDir, 'server.log'),
       '-o',
-      `-p ${port} -c listen_addresses=127.0.0.1 -k ${dataDir}`,
+      [`-p ${port} -c listen_addresses=127.0.0.1 -k ${dataDir}`, ...serverOptions.map((o) => `-c ${o}`)].join(
+        ' ',
+      ),
       '-w',
       '-t',
       '60',

@@ -10,6 +10,7 @@ import {
   NatsError,
   nanos,
   headers as natsHeaders,
+  nkeyAuthenticator,
   type PubAck,
   StorageType,
 } from 'nats';
@@ -21,6 +22,8 @@ export interface NatsLinkOptions {
   readonly user?: string;
   readonly password?: string;
   readonly token?: string;
+  readonly nkeySeed?: string;
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   /** Replicas when the stream is created (default 1). */
   readonly replicas?: number;
   readonly duplicateWindowMs: number;
@@ -56,6 +59,8 @@ export function natsConnectionOptions(o: {
   readonly user?: string;
   readonly password?: string;
   readonly token?: string;
+  readonly nkeySeed?: string;
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
 }): ConnectionOptions {
   return {
     servers: o.url.split(',').map((s) => s.trim()),
@@ -73,6 +78,10 @@ export function natsConnectionOptions(o: {
     ...(o.user !== undefined ? { user: o.user } : {}),
     ...(o.password !== undefined ? { pass: o.password } : {}),
     ...(o.token !== undefined ? { token: o.token } : {}),
+    ...(o.nkeySeed !== undefined
+      ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(o.nkeySeed)) }
+      : {}),
+    ...(o.tls !== undefined ? { tls: { ...o.tls } } : {}),
   };
 }
 

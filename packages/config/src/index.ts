@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Thrown when the environment does not describe a runnable process. Lists every bad variable. */
@@ -146,6 +147,15 @@ const relaySchema = databaseSchema.extend({
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
   NATS_TOKEN: z.string().optional(),
+  NATS_NKEY_SEED: z
+    .string()
+    .regex(/^SU[A-Z2-7]+$/, 'must be a user nkey seed (SU...)')
+    .optional(),
+  NATS_NKEY_SEED_FILE: z.string().min(1).optional(),
+  NATS_TLS: booleanFlag.optional(),
+  NATS_TLS_CA_FILE: z.string().min(1).optional(),
+  NATS_TLS_CERT_FILE: z.string().min(1).optional(),
+  NATS_TLS_KEY_FILE: z.string().min(1).optional(),
   NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
   RELAY_PORT: port.default(8002),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -177,6 +187,10 @@ export interface RelayConfig {
     readonly user?: string;
     readonly password?: string;
     readonly token?: string;
+    /** A user nkey seed (from NATS_NKEY_SEED or the file NATS_NKEY_SEED_FILE names). */
+    readonly nkeySeed?: string;
+    /** TLS to NATS: required when set; a CA for a private one; a client certificate for mutual TLS. */
+    readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
     /** Replicas of the stream when the relay creates it (a JetStream cluster: 3). */
     readonly replicas: number;
   };
@@ -276,6 +290,20 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
           message: 'is required when NATS_USER is set',
         });
       }
+      if ((v.NATS_TLS_CERT_FILE === undefined) !== (v.NATS_TLS_KEY_FILE === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [v.NATS_TLS_CERT_FILE === undefined ? 'NATS_TLS_CERT_FILE' : 'NATS_TLS_KEY_FILE'],
+          message: 'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate and its key)',
+        });
+      }
+      if (v.NATS_NKEY_SEED !== undefined && v.NATS_NKEY_SEED_FILE !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['NATS_NKEY_SEED_FILE'],
+          message: 'set NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, not both',
+        });
+      }
       if (v.RELAY_LEASE_MS < 2 * v.RELAY_PUBLISH_TIMEOUT_MS) {
         ctx.addIssue({
           code: 'custom',
@@ -299,6 +327,16 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
       ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
       ...(e.NATS_PASSWORD !== undefined ? { password: e.NATS_PASSWORD } : {}),
       ...(e.NATS_TOKEN !== undefined ? { token: e.NATS_TOKEN } : {}),
+      ...nkey(e.NATS_NKEY_SEED, e.NATS_NKEY_SEED_FILE),
+      ...(e.NATS_TLS || e.NATS_TLS_CA_FILE || e.NATS_TLS_CERT_FILE
+        ? {
+            tls: Object.freeze({
+              ...(e.NATS_TLS_CA_FILE ? { caFile: e.NATS_TLS_CA_FILE } : {}),
+              ...(e.NATS_TLS_CERT_FILE ? { certFile: e.NATS_TLS_CERT_FILE } : {}),
+              ...(e.NATS_TLS_KEY_FILE ? { keyFile: e.NATS_TLS_KEY_FILE } : {}),
+            }),
+          }
+        : {}),
     }),
     batchSize: e.RELAY_BATCH_SIZE,
     pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
@@ -314,6 +352,23 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     pruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
+}
+
+/** The nkey seed, from the variable or read from the file (a missing or malformed file is a ConfigError). */
+function nkey(seed: string | undefined, file: string | undefined): { nkeySeed?: string } {
+  if (seed !== undefined) return { nkeySeed: seed };
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError([
+      `NATS_NKEY_SEED_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    ]);
+  }
+  if (!/^SU[A-Z2-7]+$/.test(text))
+    throw new ConfigError([`NATS_NKEY_SEED_FILE: ${file} does not hold a user nkey seed (SU...)`]);
+  return { nkeySeed: text };
 }
 
 /** Reads and validates the migrate command's configuration. */

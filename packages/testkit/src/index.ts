@@ -1,3 +1,4 @@
+export { createTestCertificates, type TestCertificates } from './certs.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
 export { type NatsServer, startNatsServer } from './nats.js';
 export {
