@@ -12,7 +12,9 @@ export function orderHandlers(service: OrdersService, metrics: Metrics) {
   const createOrder: RouteHandler<Routes['createOrder'], AppEnv> = async (c) => {
     const key = parseIdempotencyKey(c.req.header('idempotency-key'));
     const input = c.req.valid('json');
-    const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(await c.req.json()) };
+    // The validated input, not the raw body: unknown fields are dropped, and the raw body may nest too deep
+    // for the recursive canonical form (a stack overflow, a 500).
+    const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(input) };
     const result = await service.create(input, c.get('trace'), idempotency);
     if (result.replayed) {
       // The first response again, byte for byte, marked as a replay; nothing was created.

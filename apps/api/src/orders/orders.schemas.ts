@@ -80,8 +80,11 @@ export function orderSchemas(limits: OrderLimits) {
         .array(itemInput, { error: 'must be an array of items' })
         .min(1, 'must contain at least one item')
         .max(limits.itemsPerOrder, `must contain at most ${limits.itemsPerOrder} items`),
+      // Checked, not rebuilt: z.record copies an object key by key and silently drops a "__proto__" key.
       metadata: z
-        .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+        .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+          error: 'must be a JSON object',
+        })
         .default({})
         .superRefine((value, ctx) => {
           const { depth, storable } = inspectJson(value);
@@ -104,7 +107,13 @@ export function orderSchemas(limits: OrderLimits) {
             });
           }
         })
-        .openapi({ example: { source: 'web' }, description: 'Free-form JSON object, stored as is.' }),
+        .openapi({
+          type: 'object',
+          additionalProperties: {},
+          default: {},
+          example: { source: 'web' },
+          description: 'Free-form JSON object, stored as is.',
+        }),
     })
     .openapi('CreateOrder');
 

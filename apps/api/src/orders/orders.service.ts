@@ -85,7 +85,8 @@ export function createOrdersService({
       const iso = createdAt.toISOString();
       const order: Order = {
         id: randomUUID(),
-        customer_id: input.customer_id,
+        // PostgreSQL stores a uuid in lower case: the response and the event must carry what a read returns.
+        customer_id: input.customer_id.toLowerCase(),
         status: 'draft',
         total_amount: centsToNumber(totalCents),
         items: lines.map((l) => ({
