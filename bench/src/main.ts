@@ -13,16 +13,22 @@ import { createDb, type Db, migrateToLatest } from '@orders/db';
 import {
   adminQuery,
   databaseUrl,
-  freePort,
   type NatsServer,
   REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
-  startNodeProcess,
   uniqueDatabaseName,
 } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
+import {
+  startApi,
+  startRelay as startRelayProcess,
+  stopAll,
+  streamMessages,
+  verifyExactlyOnce,
+  waitUntil,
+} from './harness.js';
 import { eventPayload, percentile } from './payload.js';
 
 // ---------------------------------------------------------------------------------------------- options
@@ -99,50 +105,14 @@ async function freshDatabase(): Promise<{ url: string; db: Db; drop: () => Promi
   };
 }
 
-async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms`);
-}
-
-async function startApi(dbUrl: string, stream: string): Promise<{ proc: ServiceProcess; url: string }> {
-  const port = await freePort();
-  const proc = startNodeProcess('apps/api/dist/main.js', {
-    DATABASE_URL: dbUrl,
-    SERVICE_PORT: String(port),
-    HOST: '127.0.0.1',
-    NATS_STREAM: stream,
-    LOG_LEVEL: 'warn',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
-  return { proc, url };
-}
-
+/** A relay process on a free ops port (the bench reads only its stream, not its ops endpoints). */
 async function startRelay(
   dbUrl: string,
   natsUrl: string,
   stream: string,
   env: Record<string, string> = {},
 ): Promise<ServiceProcess> {
-  const proc = startNodeProcess('apps/relay/dist/main.js', {
-    DATABASE_URL: dbUrl,
-    NATS_URL: natsUrl,
-    NATS_STREAM: stream,
-    RELAY_PORT: String(await freePort()),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    ...env,
-  });
-  return proc;
-}
-
-async function stopAll(procs: readonly ServiceProcess[]): Promise<void> {
-  for (const p of procs) if (p.alive()) p.kill('SIGTERM');
-  await Promise.all(procs.map((p) => p.exited));
+  return (await startRelayProcess(dbUrl, natsUrl, stream, env)).proc;
 }
 
 async function ensureStream(nc: NatsConnection, stream: string): Promise<void> {
@@ -153,46 +123,6 @@ async function ensureStream(nc: NatsConnection, stream: string): Promise<void> {
     storage: StorageType.File,
     duplicate_window: nanos(120_000),
   });
-}
-
-async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
-  try {
-    return (await (await nc.jetstreamManager()).streams.info(stream)).state.messages;
-  } catch {
-    return 0;
-  }
-}
-
-/** Exactly-once check: reads the whole stream back and compares ids with the outbox. */
-async function verifyExactlyOnce(
-  nc: NatsConnection,
-  stream: string,
-  db: Db,
-): Promise<{ ok: boolean; rows: number; messages: number; missing: number; duplicated: number }> {
-  const ids = new Set((await db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
-  const total = await streamMessages(nc, stream);
-  const counts = new Map<string, number>();
-  if (total > 0) {
-    const consumer = await nc.jetstream().consumers.get(stream);
-    const iter = await consumer.consume({ max_messages: 2000 });
-    let seen = 0;
-    for await (const m of iter as AsyncIterable<JsMsg>) {
-      const id = m.headers?.get('Nats-Msg-Id') ?? '';
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-      if (++seen >= total) break;
-    }
-    await iter.close();
-  }
-  const missing = [...ids].filter((id) => !counts.has(id)).length;
-  const duplicated = [...counts.values()].filter((n) => n > 1).length;
-  const unexpected = [...counts.keys()].filter((id) => !ids.has(id)).length;
-  return {
-    ok: missing === 0 && duplicated === 0 && unexpected === 0,
-    rows: ids.size,
-    messages: total,
-    missing,
-    duplicated,
-  };
 }
 
 /** True when every outbox row is published. */

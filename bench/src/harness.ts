@@ -1,0 +1,162 @@
+// Helpers for the bench scripts (main.ts, soak.ts) that drive the built API and relay against a database
+// and a nats-server of their own.
+import { readFile } from 'node:fs/promises';
+import { createDb, type Db, migrateToLatest } from '@orders/db';
+import {
+  adminQuery,
+  databaseUrl,
+  freePort,
+  type ServiceProcess,
+  startNodeProcess,
+  uniqueDatabaseName,
+} from '@orders/testkit';
+import type { JsMsg, NatsConnection } from 'nats';
+
+export const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A fresh migrated database of the caller's own, dropped by `drop`. */
+export async function freshDatabase(
+  prefix: string,
+): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  const name = uniqueDatabaseName(prefix);
+  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}"`]);
+  const url = databaseUrl(ADMIN_URL, name);
+  const db = createDb({ url, poolSize: 2, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
+  await migrateToLatest(db);
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.destroy();
+      await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+    },
+  };
+}
+
+export async function waitUntil(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 10,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms`);
+}
+
+export async function startApi(
+  dbUrl: string,
+  stream: string,
+): Promise<{ proc: ServiceProcess; url: string }> {
+  const port = await freePort();
+  const proc = startNodeProcess('apps/api/dist/main.js', {
+    DATABASE_URL: dbUrl,
+    SERVICE_PORT: String(port),
+    HOST: '127.0.0.1',
+    NATS_STREAM: stream,
+    LOG_LEVEL: 'warn',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
+  return { proc, url };
+}
+
+/** Starts a relay on a free ops port; `url` serves /health, /ready and /metrics once it listens. */
+export async function startRelay(
+  dbUrl: string,
+  natsUrl: string,
+  stream: string,
+  env: Record<string, string> = {},
+): Promise<{ proc: ServiceProcess; url: string }> {
+  const port = await freePort();
+  const proc = startNodeProcess('apps/relay/dist/main.js', {
+    DATABASE_URL: dbUrl,
+    NATS_URL: natsUrl,
+    NATS_STREAM: stream,
+    RELAY_PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+export async function stopAll(procs: readonly ServiceProcess[]): Promise<void> {
+  for (const p of procs) if (p.alive()) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+export async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
+  try {
+    return (await (await nc.jetstreamManager()).streams.info(stream)).state.messages;
+  } catch {
+    return 0;
+  }
+}
+
+export interface ExactlyOnce {
+  ok: boolean;
+  rows: number;
+  messages: number;
+  missing: number;
+  duplicated: number;
+  unexpected: number;
+}
+
+/** Exactly-once check: reads the whole stream back and compares Nats-Msg-Id with the outbox ids. */
+export async function verifyExactlyOnce(nc: NatsConnection, stream: string, db: Db): Promise<ExactlyOnce> {
+  const ids = new Set((await db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
+  const total = await streamMessages(nc, stream);
+  const counts = new Map<string, number>();
+  if (total > 0) {
+    const consumer = await nc.jetstream().consumers.get(stream);
+    const iter = await consumer.consume({ max_messages: 2000 });
+    let seen = 0;
+    for await (const m of iter as AsyncIterable<JsMsg>) {
+      const id = m.headers?.get('Nats-Msg-Id') ?? '';
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      if (++seen >= total) break;
+    }
+    await iter.close();
+  }
+  const missing = [...ids].filter((id) => !counts.has(id)).length;
+  const duplicated = [...counts.values()].filter((n) => n > 1).length;
+  const unexpected = [...counts.keys()].filter((id) => !ids.has(id)).length;
+  return {
+    ok: missing === 0 && duplicated === 0 && unexpected === 0,
+    rows: ids.size,
+    messages: total,
+    missing,
+    duplicated,
+    unexpected,
+  };
+}
+
+/** Outbox rows not yet published (dead rows included: they are not in the stream either). */
+export async function unpublished(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('outbox')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('published_at', 'is', null)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Resident set size of a process in bytes (VmRSS in /proc/<pid>/status), undefined once it is gone. */
+export async function rssBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The value of an unlabelled metric in a Prometheus text exposition. */
+export function metricValue(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
