@@ -2,7 +2,14 @@ import { createTestDatabase, freePort, type NatsServer, startNatsServer } from '
 import { sql } from 'kysely';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exactlyOnce, readStream, startApi, startRelay, waitFor } from '../../apps/relay/test/helpers.js';
+import {
+  exactlyOnce,
+  readStream,
+  startApi,
+  startRelay,
+  waitAllMarked,
+  waitFor,
+} from '../../apps/relay/test/helpers.js';
 import { startOrderLoad } from './load.js';
 
 // A three-node JetStream cluster over loopback routes and a stream with 3 replicas. Under steady order
@@ -109,17 +116,7 @@ describe('JetStream cluster', () => {
     try {
       const created = load.outcomes.filter((o) => o.status === 201);
       expect(load.outcomes.filter((o) => o.status !== 201)).toEqual([]);
-      await waitFor(
-        'every row marked',
-        async () => {
-          const { rows } = await sql<{
-            n: number;
-          }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
-          return rows[0]?.n === 0;
-        },
-        90_000,
-        200,
-      );
+      await waitAllMarked(tdb.db, 90_000);
       sampling = false;
       await sampler;
       const { rows } = await sql<{ id: string; attempts: number }>`SELECT id, attempts FROM outbox`.execute(

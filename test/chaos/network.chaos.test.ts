@@ -8,6 +8,7 @@ import {
   startApi,
   startRelay,
   streamCount,
+  waitAllMarked,
   waitFor,
 } from '../../apps/relay/test/helpers.js';
 import { startOrderLoad } from './load.js';
@@ -77,12 +78,7 @@ describe('network faults between relay and NATS', () => {
         60_000,
         100,
       );
-      await waitFor('every row marked', async () => {
-        const { rows } = await sql<{
-          n: number;
-        }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
-        return rows[0]?.n === 0;
-      });
+      await waitAllMarked(tdb.db);
       const { rows } = await sql<{ id: string; attempts: number; dead: boolean }>`
         SELECT id, attempts, dead_at IS NOT NULL AS dead FROM outbox`.execute(tdb.db);
       expect(rows).toHaveLength(created.length);

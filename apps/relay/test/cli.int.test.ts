@@ -11,6 +11,7 @@ import {
   readStream,
   startRelay,
   streamCount,
+  waitAllMarked,
   waitFor,
 } from './helpers.js';
 
@@ -93,12 +94,7 @@ async function publishWithRelay(n: number): Promise<string[]> {
   const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
   try {
     await waitFor(`${n} messages`, async () => (await streamCount(nc, stream)) >= n, 30_000);
-    await waitFor('all rows marked', async () => {
-      const { rows } = await sql<{
-        n: number;
-      }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
-      return rows[0]?.n === 0;
-    });
+    await waitAllMarked(tdb.db);
   } finally {
     relay.kill('SIGTERM');
     await relay.exited;

@@ -115,6 +115,20 @@ export function countsById(messages: readonly StoredMessage[]): Map<string, numb
   return counts;
 }
 
+/** Waits until no outbox row is left unpublished (every publish acknowledged and marked). */
+export async function waitAllMarked(db: Db, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    'every outbox row marked published',
+    async () => {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(db);
+      return rows[0]?.n === 0;
+    },
+    timeoutMs,
+    50,
+  );
+}
+
 /** Inserts `n` outbox rows in one statement (one transaction), like a backlog left by the API. */
 export async function insertBacklog(db: Db, n: number, options: { stream?: string } = {}): Promise<string[]> {
   const subject = `${options.stream ?? 'orders'}.order_created`;

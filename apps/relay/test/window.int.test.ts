@@ -13,6 +13,7 @@ import {
   readStream,
   startRelay,
   streamCount,
+  waitAllMarked,
   waitFor,
 } from './helpers.js';
 
@@ -100,12 +101,7 @@ describe('dedup beyond the duplicate window', () => {
       RELAY_LEASE_MS: '1000',
     });
     try {
-      await waitFor('every row marked', async () => {
-        const left = await sql<{
-          n: number;
-        }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
-        return left.rows[0]?.n === 0;
-      });
+      await waitAllMarked(tdb.db);
       expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(200);
       expect(await relay.metric('outbox_duplicates_total')).toBe(0);
     } finally {
@@ -160,12 +156,7 @@ describe('dedup beyond the duplicate window', () => {
     });
     try {
       await waitFor('40 messages', async () => (await streamCount(nc, stream)) >= 40);
-      await waitFor('all marked', async () => {
-        const left = await sql<{
-          n: number;
-        }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(tdb.db);
-        return left.rows[0]?.n === 0;
-      });
+      await waitAllMarked(tdb.db);
       expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(20);
       expect(await relay.metric('outbox_resolved_total{outcome="absent"}')).toBe(20);
     } finally {
