@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,ordering,latency,peer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,budget,ordering,latency,peer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -6,7 +6,7 @@
 // measured in the same run, because these machines are shared and noisy: the ratio is the result.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createDb, type Db, migrateToLatest } from '@orders/db';
@@ -45,7 +45,7 @@ const settings = {
   drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
   latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set((option('only') ?? 'api,drain,ordering,latency,peer').split(',')),
+  only: new Set((option('only') ?? 'api,drain,budget,ordering,latency,peer').split(',')),
 };
 const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -267,6 +267,76 @@ async function scenarioDrain(nats: NatsServer, nc: NatsConnection): Promise<void
   }
 }
 
+/** Machine CPU time (all processes, user + system + softirq) in seconds, from /proc/stat. */
+async function machineCpuSeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = line.trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
+}
+
+/**
+ * The CPU budget of a drain: how much machine CPU each event costs for the database half alone
+ * (claim + mark, no NATS), for the publish half alone (the raw baseline), and for the relay doing both;
+ * then the drain rate the machine's cores could sustain at that cost, against the raw baseline. It
+ * answers "could the relay reach 0.9 x the baseline here, with any code?".
+ */
+async function scenarioBudget(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  const n = settings.drainRows;
+  const cores = os.cpus().length;
+  const measure = async <T>(run: () => Promise<T>) => {
+    const before = await machineCpuSeconds();
+    const t0 = performance.now();
+    const result = await run();
+    return { result, cpu: (await machineCpuSeconds()) - before, wall: (performance.now() - t0) / 1000 };
+  };
+  progress(`budget: claim + mark of ${fmt(n)} rows alone`);
+  const t = await freshDatabase();
+  const stream = nextStream('budgetrelay');
+  await loadBacklog(t.db, stream, n);
+  const database = await measure(() => child<{ rowsPerSecond: number }>('claim-mark-baseline', [t.url, 500]));
+  progress(`budget: ${fmt(n)} payloads published alone`);
+  const rawStream = nextStream('budgetraw');
+  await ensureStream(nc, rawStream);
+  const publish = await measure(() =>
+    child<{ eventsPerSecond: number }>('publish-baseline', [nats.url, rawStream, n, 500]),
+  );
+  progress(`budget: the relay draining ${fmt(n)} rows`);
+  await sql`UPDATE outbox SET published_at = NULL, locked_until = NULL, locked_by = NULL, claims = 0, first_claimed_at = NULL`.execute(
+    t.db,
+  );
+  await sql`VACUUM ANALYZE outbox`.execute(t.db);
+  const relay = await measure(async () => {
+    const proc = await startRelay(t.url, nats.url, stream);
+    await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
+    await stopAll([proc]);
+  });
+  const check = await verifyExactlyOnce(nc, stream, t.db);
+  await t.drop();
+  const us = (cpu: number) => (cpu / n) * 1e6;
+  const ceiling = (cores * n) / relay.cpu;
+  const ratio = ceiling / publish.result.eventsPerSecond;
+  details['budget'] = {
+    cores,
+    claimMarkCpuUsPerEvent: us(database.cpu),
+    publishCpuUsPerEvent: us(publish.cpu),
+    relayCpuUsPerEvent: us(relay.cpu),
+    relayEventsPerSecond: n / relay.wall,
+    cpuCeilingEventsPerSecond: ceiling,
+    check,
+  };
+  rows.push({
+    scenario: `Drain CPU budget, ${fmt(n)} rows, ${cores} cores`,
+    result:
+      `CPU per event: claim + mark alone ${fmt(us(database.cpu), 1)} us, publish alone ${fmt(us(publish.cpu), 1)} us, ` +
+      `relay (both) ${fmt(us(relay.cpu), 1)} us -> at most ${fmt(ceiling)} events/s with every core busy (measured ${fmt(n / relay.wall)})`,
+    baseline: `${fmt(publish.result.eventsPerSecond)} events/s (raw pipelined publish)`,
+    ratio,
+    target: 'ceiling / raw, for the >= 0.9 drain target',
+    met: undefined,
+    exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+  });
+}
+
 /** What per-aggregate ordering (RELAY_ORDERING=aggregate, the default) costs the drain, against none. */
 async function scenarioOrdering(nats: NatsServer, nc: NatsConnection): Promise<void> {
   const n = settings.drainRows;
@@ -446,6 +516,7 @@ try {
   if (settings.only.has('api')) await scenarioApi(nats, nc);
   if (settings.only.has('drain')) await scenarioDrain(nats, nc);
   if (settings.only.has('ordering')) await scenarioOrdering(nats, nc);
+  if (settings.only.has('budget')) await scenarioBudget(nats, nc);
   if (settings.only.has('latency')) await scenarioLatency(nats, nc);
   if (settings.only.has('peer')) await scenarioPeer(nats, nc);
 } finally {
