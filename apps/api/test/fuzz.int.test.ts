@@ -6,6 +6,11 @@ import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers
 // a 2xx that is right, or a 4xx problem document; never a 5xx. fast-check prints the seed and the shrunk
 // counterexample of a failing property; rerun it with `{ seed, path }` in the fc.assert options.
 
+// CI runs a fixed seed, so a run that lands is repeatable; elsewhere every run explores new cases.
+// FUZZ_SEED=<n> replays a seed that fast-check printed.
+const FUZZ_SEED = process.env['FUZZ_SEED'] ?? (process.env['CI'] ? '20261126' : undefined);
+if (FUZZ_SEED !== undefined) fc.configureGlobal({ seed: Number(FUZZ_SEED) });
+
 const { tdb, app } = await setupApi();
 afterAll(() => tdb.drop());
 const db = tdb.db;
