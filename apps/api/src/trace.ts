@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { parseTraceparent } from '@orders/events';
 
 /** The W3C trace context an order's events carry to the stream (as NATS headers). */
 export interface TraceContext {
@@ -10,10 +11,6 @@ export interface TraceContext {
   readonly started: boolean;
 }
 
-// version-traceid-parentid-flags (W3C Trace Context, level 1); later versions may append fields.
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\s]*)?$/;
-const ZERO_TRACE = '0'.repeat(32);
-const ZERO_SPAN = '0'.repeat(16);
 // tracestate: at most 32 list members, 512 characters is what the spec asks to propagate at least.
 const TRACESTATE_MAX = 512;
 
@@ -28,25 +25,20 @@ export function traceContextFrom(
   tracestate: string | undefined,
 ): TraceContext {
   const value = traceparent?.trim().toLowerCase();
-  const m = value ? TRACEPARENT.exec(value) : null;
-  if (
-    value &&
-    m &&
-    m[1] !== 'ff' &&
-    m[2] !== ZERO_TRACE &&
-    m[3] !== ZERO_SPAN &&
-    (m[1] !== '00' || m[5] === undefined)
-  ) {
+  const parsed = parseTraceparent(value);
+  if (value && parsed) {
     const state = tracestate?.trim();
     return {
       traceparent: value,
       ...(state && state.length <= TRACESTATE_MAX ? { tracestate: state } : {}),
-      traceId: m[2] ?? '',
+      traceId: parsed.traceId,
       started: false,
     };
   }
-  const traceId = randomBytes(16).toString('hex');
-  return { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-00`, traceId, started: true };
+  // One draw for both ids: 16 bytes of trace id, 8 of span id.
+  const ids = randomBytes(24).toString('hex');
+  const traceId = ids.slice(0, 32);
+  return { traceparent: `00-${traceId}-${ids.slice(32)}-00`, traceId, started: true };
 }
 
 /** The NATS headers an event stores for its trace context. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { CUSTOMER, contractEvent, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
 
 // Property-based fuzzing of the HTTP API against a real database: whatever a client sends, the answer is
 // a 2xx that is right, or a 4xx problem document; never a 5xx. fast-check prints the seed and the shrunk
@@ -90,25 +90,6 @@ function decimal(amount: bigint): string {
 /** JSON as a client would read it back: what JSON cannot carry (-0, Infinity) in its JSON form. */
 function asJson(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value));
-}
-
-/** The contract's order_created event for an order as the API returned it, written out field by field. */
-function contractEvent(order: ApiOrder) {
-  return {
-    event_type: 'order_created',
-    order_id: order.id,
-    customer_id: order.customer_id,
-    status: 'draft',
-    total_amount: order.total_amount,
-    items: order.items.map((i) => ({
-      id: i.id,
-      sku: i.sku,
-      qty: i.qty,
-      price: i.price,
-      created_at: i.created_at,
-    })),
-    created_at: order.created_at,
-  };
 }
 
 interface SentOrder {

@@ -2,36 +2,11 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CUSTOMER, postJson, SEED_ORDER, setupApi } from './helpers.js';
+import { CUSTOMER, contractEvent, postJson, SEED_ORDER, setupApi } from './helpers.js';
 
 const { tdb, app } = await setupApi({ poolSize: 16 });
 afterAll(() => tdb.drop());
 const db = tdb.db;
-
-/** The contract's order_created event for an order as the API returned it, written out field by field. */
-function contractEvent(order: {
-  id: string;
-  customer_id: string;
-  total_amount: number;
-  created_at: string;
-  items: { id: string; sku: string; qty: number; price: number; created_at: string }[];
-}) {
-  return {
-    event_type: 'order_created',
-    order_id: order.id,
-    customer_id: order.customer_id,
-    status: 'draft',
-    total_amount: order.total_amount,
-    items: order.items.map((i) => ({
-      id: i.id,
-      sku: i.sku,
-      qty: i.qty,
-      price: i.price,
-      created_at: i.created_at,
-    })),
-    created_at: order.created_at,
-  };
-}
 
 async function create(body: unknown = SEED_ORDER) {
   const res = await postJson(app, '/orders', body);

@@ -6,23 +6,21 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import { parseTraceparent } from '@orders/events';
 
 // The relay's publish of an event is recorded as a PRODUCER span linked to the trace that wrote the
 // event (the request's W3C traceparent, stored on the outbox row and sent as a NATS header). It uses
 // the OpenTelemetry API only: without an SDK registered in the process the spans are no-ops, which
 // is the default. Register one (e.g. `node --import <your OTel setup> dist/main.js`) to export them.
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-
 /** The span context a W3C traceparent names, or undefined when it is not a valid one. */
 export function spanContextFrom(traceparent: string | undefined): SpanContext | undefined {
-  if (!traceparent) return undefined;
-  const m = TRACEPARENT.exec(traceparent);
-  if (!m || m[1] === 'ff' || /^0+$/.test(m[2] ?? '') || /^0+$/.test(m[3] ?? '')) return undefined;
+  const parsed = parseTraceparent(traceparent);
+  if (!parsed) return undefined;
   return {
-    traceId: m[2] ?? '',
-    spanId: m[3] ?? '',
-    traceFlags: Number.parseInt(m[4] ?? '0', 16) & 1,
+    traceId: parsed.traceId,
+    spanId: parsed.spanId,
+    traceFlags: parsed.sampled ? 1 : 0,
     isRemote: true,
   };
 }

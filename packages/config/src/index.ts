@@ -88,6 +88,10 @@ export interface DatabaseConfig {
   readonly statementTimeoutMs: number;
 }
 
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
 const apiSchema = databaseSchema.extend({
   SERVICE_NAME: z.string().min(1).default('orders-service'),
   SERVICE_PORT: port.default(8001),
@@ -101,10 +105,7 @@ const apiSchema = databaseSchema.extend({
   IDEMPOTENCY_TTL: duration.default(24 * 3_600_000),
   RATE_LIMIT_ORDERS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   RATE_LIMIT_BURST: positiveInt.optional(),
-  TRUST_PROXY: z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-    .transform((v) => v === 'true' || v === '1' || v === 'yes')
-    .default(false),
+  TRUST_PROXY: booleanFlag.default(false),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
@@ -133,10 +134,6 @@ export interface ApiConfig {
   readonly rateLimit: { readonly perMinute: number; readonly burst?: number; readonly trustProxy: boolean };
   readonly shutdownTimeoutMs: number;
 }
-
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const relaySchema = databaseSchema.extend({
   SERVICE_NAME: z.string().min(1).default('orders-service'),

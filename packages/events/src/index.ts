@@ -111,3 +111,33 @@ export function orderStatusChangedPayload(change: {
 }): OrderStatusChangedPayload {
   return { event_type: EventType.OrderStatusChanged, ...change };
 }
+
+/** The fields of a W3C Trace Context `traceparent` header (level 1). */
+export interface Traceparent {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
+// version-traceid-parentid-flags; later versions may append fields.
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-\S*)?$/;
+
+/**
+ * Parses a `traceparent` as the W3C spec says to: version ff, an all-zero trace or parent id, or a
+ * version 00 header with extra fields are invalid. Used by the API (to keep or start a trace) and
+ * the relay (to link its publish span), so both agree on what is valid.
+ */
+export function parseTraceparent(value: string | undefined): Traceparent | undefined {
+  const m = value === undefined ? null : TRACEPARENT.exec(value);
+  if (!m) return undefined;
+  const [, version, traceId = '', spanId = '', flags = '00', rest] = m;
+  if (
+    version === 'ff' ||
+    /^0+$/.test(traceId) ||
+    /^0+$/.test(spanId) ||
+    (version === '00' && rest !== undefined)
+  ) {
+    return undefined;
+  }
+  return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
+}
