@@ -48,5 +48,5 @@ describe('racing relays', () => {
       for (const r of relays) r.kill('SIGTERM');
       await Promise.all(relays.map((r) => r.exited));
     }
-  });
+  }, 90_000);
 });

@@ -91,7 +91,7 @@ describe('crashes', () => {
       await relay.stop();
       await link.stop();
     }
-  });
+  }, 90_000);
 
   it('SIGKILL three times while draining 5,000 rows: exactly one message per row', async () => {
     await tdb.db.deleteFrom('outbox').execute();
@@ -139,5 +139,5 @@ describe('crashes', () => {
       relay.kill('SIGTERM');
       await relay.exited;
     }
-  });
+  }, 90_000);
 });

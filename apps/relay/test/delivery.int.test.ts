@@ -143,7 +143,7 @@ describe('relay delivery', () => {
       again.kill('SIGTERM');
       await again.exited;
     }
-  });
+  }, 90_000);
 });
 
 describe('the stream', () => {

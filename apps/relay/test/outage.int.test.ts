@@ -85,7 +85,7 @@ describe('NATS outage', () => {
       relay.kill('SIGTERM');
       await relay.exited;
     }
-  });
+  }, 90_000);
 
   it('starts with NATS down, reports not ready, and delivers once NATS comes up', async () => {
     await nats.stop();

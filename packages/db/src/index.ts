@@ -36,7 +36,9 @@ export {
 } from './orders.js';
 export {
   type ClaimedEvent,
+  type ClaimOptions,
   claimOutboxBatch,
+  claimOutboxBatchQuery,
   enqueueOutboxEvent,
   markOutboxPublished,
   type NewOutboxEvent,

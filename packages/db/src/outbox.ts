@@ -82,28 +82,49 @@ export interface ClaimedEvent {
  * makes the scan "oldest first" walk only the backlog; rows leased by other relays are filtered on
  * the way and locked ones skipped. RETURNING has no order, so the caller sorts by seq.
  */
-export async function claimOutboxBatch(
-  db: Kysely<Database>,
-  options: {
-    readonly limit: number;
-    readonly leaseMs: number;
-    readonly relayId: string;
-    /**
-     * Take a row only when no earlier row of its aggregate is still waiting (unpublished and not dead,
-     * leased or not). A batch then holds at most one row per aggregate, and the next one of that
-     * aggregate becomes claimable only once this one is marked: per-aggregate commit order in the
-     * stream, whatever the number of relays. A dead row stops holding back the rows after it.
-     */
-    readonly perAggregateOrder?: boolean;
-  },
-): Promise<ClaimedEvent[]> {
+export interface ClaimOptions {
+  readonly limit: number;
+  readonly leaseMs: number;
+  readonly relayId: string;
+  /**
+   * Take a row only when no earlier row of its aggregate is still waiting (unpublished and not dead,
+   * leased or not). A batch then holds at most one row per aggregate, and the next one of that
+   * aggregate becomes claimable only once this one is marked: per-aggregate commit order in the
+   * stream, whatever the number of relays. A dead row stops holding back the rows after it.
+   */
+  readonly perAggregateOrder?: boolean;
+}
+
+/**
+ * The claim statement itself, unexecuted: what {@link claimOutboxBatch} runs, and what a test can
+ * EXPLAIN.
+ *
+ * The per-aggregate check must stay one probe of outbox_pending_aggregate_idx per candidate row,
+ * whatever the planner believes about the outbox. The belief that hurts is "nothing is waiting":
+ * statistics gathered while the outbox was drained, then a backlog built up (a NATS outage). Then
+ * every plan looks free, and as a plain NOT EXISTS the planner chose a nested-loop anti-join that
+ * walked the whole backlog once per candidate; as a SubPlan it chose outbox_unpublished_idx and
+ * walked every waiting row ahead of the candidate. Measured here behind such statistics, per 500-row
+ * claim: 1,620 ms as the anti-join with 20,000 rows waiting, 4 ms as probes with 100,000 waiting; CI
+ * saw three relays drain 10,000 rows at 343 events/s. So the check leaves the planner no choice:
+ * - the rows of the aggregate are read in a derived table with `OFFSET 0`, a fence: PostgreSQL
+ *   neither flattens it into a join nor pushes the `dead_at IS NULL` test down into it;
+ * - inside the fence the conditions are `published_at IS NULL` plus the aggregate and seq, which
+ *   imply the predicate of outbox_pending_aggregate_idx (migration 0010) and not that of
+ *   outbox_unpublished_idx (which also requires dead_at IS NULL), so only the probe can answer it.
+ * packages/db/test/claim-plan.int.test.ts counts the rows each plan node handles under such statistics.
+ */
+export function claimOutboxBatchQuery(options: ClaimOptions) {
   const ordered = options.perAggregateOrder
     ? sql`AND NOT EXISTS (
-          SELECT 1 FROM outbox AS earlier
-          WHERE earlier.aggregate_type = o.aggregate_type AND earlier.aggregate_id = o.aggregate_id
-            AND earlier.seq < o.seq AND earlier.published_at IS NULL AND earlier.dead_at IS NULL)`
+          SELECT 1 FROM (
+            SELECT earlier.dead_at FROM outbox AS earlier
+            WHERE earlier.aggregate_type = o.aggregate_type AND earlier.aggregate_id = o.aggregate_id
+              AND earlier.seq < o.seq AND earlier.published_at IS NULL
+            OFFSET 0) AS waiting
+          WHERE waiting.dead_at IS NULL)`
     : sql``;
-  const { rows } = await sql<ClaimedEvent>`
+  return sql<ClaimedEvent>`
     WITH next AS (
       SELECT id FROM outbox AS o
       WHERE published_at IS NULL AND dead_at IS NULL
@@ -122,9 +143,11 @@ export async function claimOutboxBatch(
     WHERE o.id = next.id
     RETURNING o.id, o.seq, o.subject, o.payload::text AS payload, o.headers,
               (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms, o.attempts, o.claims,
-              (extract(epoch FROM now() - o.first_claimed_at) * 1000)::float8 AS first_claim_age_ms`.execute(
-    db,
-  );
+              (extract(epoch FROM now() - o.first_claimed_at) * 1000)::float8 AS first_claim_age_ms`;
+}
+
+export async function claimOutboxBatch(db: Kysely<Database>, options: ClaimOptions): Promise<ClaimedEvent[]> {
+  const { rows } = await claimOutboxBatchQuery(options).execute(db);
   return rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
 }
 
