@@ -145,7 +145,8 @@ describe('JetStream cluster', () => {
         }
       }
       const duplicates = await relay.metric('outbox_duplicates_total');
-      const transient = await relay.metric('outbox_publish_failures_total{kind="transient"}');
+      // Absent (NaN) when none failed: the relay may have been on a node that kept a leader throughout.
+      const transient = (await relay.metric('outbox_publish_failures_total{kind="transient"}')) || 0;
       console.info(
         `JetStream cluster (${events.join(', ')}): ${created.length} orders, each once in the R3 stream; ` +
           `longest publishing gap ${longest} ms; ${transient} transient publish failures, ${duplicates} duplicates recognised; ` +

@@ -4,17 +4,22 @@ import {
   connect,
   DeliverPolicy,
   ErrorCode,
-  type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
   NatsError,
   nanos,
   headers as natsHeaders,
   nkeyAuthenticator,
-  type PubAck,
   StorageType,
 } from 'nats';
 import { Backoff, sleep } from './backoff.js';
+import {
+  JetStreamRefusedError,
+  NoRespondersError,
+  PubAckInbox,
+  PubAckTimeoutError,
+  type PublishAck,
+} from './pub-acks.js';
 
 export interface NatsLinkOptions {
   readonly url: string;
@@ -96,7 +101,7 @@ const VALID_SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
  */
 export class NatsLink {
   #nc: NatsConnection | undefined;
-  #js: JetStreamClient | undefined;
+  #acks: PubAckInbox | undefined;
   #jsm: JetStreamManager | undefined;
   #ready = false;
   #readyWaiters = new Set<() => void>();
@@ -147,7 +152,7 @@ export class NatsLink {
       try {
         const nc = await connect(this.#connectionOptions());
         this.#nc = nc;
-        this.#js = nc.jetstream({ timeout: this.options.publishTimeoutMs });
+        this.#acks = new PubAckInbox(nc, this.options.publishTimeoutMs);
         this.#jsm = await nc.jetstreamManager({ timeout: this.options.publishTimeoutMs });
         this.#log.info({ server: nc.getServer() }, 'nats connected');
         backoff.reset();
@@ -156,6 +161,7 @@ export class NatsLink {
         // The client reconnects by itself from here on; we only come back if it gives up (closed).
         const err = await nc.closed();
         this.#setReady(false);
+        this.#acks?.close(new TransientPublishError('nats connection closed'));
         if (signal.aborted) return;
         this.#log.warn({ err }, 'nats connection closed; connecting again');
       } catch (err) {
@@ -300,36 +306,41 @@ export class NatsLink {
    * ack included: the message is in the stream either way). Rejects with {@link RowPublishError} or
    * {@link TransientPublishError}.
    */
-  async publish(message: OutgoingMessage): Promise<PubAck> {
-    const js = this.#js;
-    if (!js || !this.#ready) throw new TransientPublishError('nats is not connected');
+  async publish(message: OutgoingMessage): Promise<PublishAck> {
+    const acks = this.#acks;
+    if (!acks || !this.#ready) throw new TransientPublishError('nats is not connected');
     if (!VALID_SUBJECT.test(message.subject)) {
       throw new RowPublishError(`invalid subject ${JSON.stringify(message.subject)}`);
     }
-    // Most rows carry no headers of their own: then msgID alone makes the one header we need.
-    const entries = Object.entries(message.headers);
-    let h: ReturnType<typeof natsHeaders> | undefined;
-    if (entries.length > 0) {
-      h = natsHeaders();
-      try {
-        for (const [key, value] of entries) h.set(key, String(value));
-      } catch (err) {
-        throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
-      }
-    }
+    const h = natsHeaders();
     try {
-      return await js.publish(message.subject, message.payload, {
-        msgID: message.id,
-        ...(h ? { headers: h } : {}),
-        timeout: this.options.publishTimeoutMs,
-      });
+      for (const [key, value] of Object.entries(message.headers)) h.set(key, String(value));
+    } catch (err) {
+      throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
+    }
+    h.set('Nats-Msg-Id', message.id);
+    try {
+      return await acks.publish(message.subject, message.payload, h);
     } catch (err) {
       throw await this.#classify(err, message);
     }
   }
 
   async #classify(err: unknown, message: OutgoingMessage): Promise<Error> {
-    const code = err instanceof NatsError ? err.code : undefined;
+    if (err instanceof TransientPublishError) return err;
+    if (err instanceof PubAckTimeoutError) return new TransientPublishError(err.message, { cause: err });
+    // A JetStream error on the publish (the server refused this message) is about the message.
+    if (err instanceof JetStreamRefusedError) {
+      return err.code >= 400 && err.code < 500
+        ? new RowPublishError(`jetstream refused the message: ${err.message}`, { cause: err })
+        : new TransientPublishError(`jetstream: ${err.message}`, { cause: err });
+    }
+    const code =
+      err instanceof NoRespondersError
+        ? ErrorCode.NoResponders
+        : err instanceof NatsError
+          ? err.code
+          : undefined;
     switch (code) {
       case ErrorCode.MaxPayloadExceeded:
         return new RowPublishError(
@@ -362,12 +373,6 @@ export class NatsLink {
       }
       default:
         break;
-    }
-    // A JetStream API error on the publish (the server refused this message) is about the message.
-    if (err instanceof NatsError && err.api_error && err.api_error.code >= 400 && err.api_error.code < 500) {
-      return new RowPublishError(`jetstream refused the message: ${err.api_error.description}`, {
-        cause: err,
-      });
     }
     // Timeouts, disconnects, closed connections, anything else: the outcome is unknown or NATS is
     // unavailable. Retrying is safe because of Nats-Msg-Id.

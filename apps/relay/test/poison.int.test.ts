@@ -27,6 +27,10 @@ describe('poison rows', () => {
     const tooLarge = await poisonRow('orders.order_created', JSON.stringify({ blob: 'x'.repeat(1_100_000) }));
     const noStream = await poisonRow('elsewhere.order_created', '{"lost": true}');
     const badSubject = await poisonRow('orders.order created', '{"space": true}');
+    // A stream that refuses messages over 64 bytes: JetStream answers the publish with an error.
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: 'small', subjects: ['small.>'], max_msg_size: 64 });
+    const refused = await poisonRow('small.order_created', JSON.stringify({ blob: 'y'.repeat(200) }));
     const after = await insertBacklog(tdb.db, 100);
     const relay = await startRelay(tdb.url, nats, {
       RELAY_MAX_ATTEMPTS: '3',
@@ -52,31 +56,35 @@ describe('poison rows', () => {
             .select('id')
             .where('dead_at', 'is not', null)
             .execute();
-          return dead.length === 3;
+          return dead.length === 4;
         },
         20_000,
       );
       const rows = await tdb.db
         .selectFrom('outbox')
         .select(['id', 'attempts', 'last_error', 'published_at', 'dead_at'])
-        .where('id', 'in', [tooLarge, noStream, badSubject])
+        .where('id', 'in', [tooLarge, noStream, badSubject, refused])
         .execute();
       const byId = new Map(rows.map((r) => [r.id, r]));
       expect(byId.get(tooLarge)).toMatchObject({ attempts: 3, published_at: null });
       expect(byId.get(tooLarge)?.last_error).toMatch(/exceeds the server's max_payload/);
       expect(byId.get(noStream)?.last_error).toMatch(/no stream captures subject elsewhere\.order_created/);
       expect(byId.get(badSubject)?.last_error).toMatch(/invalid subject/);
+      expect(byId.get(refused)).toMatchObject({ attempts: 3, published_at: null });
+      expect(byId.get(refused)?.last_error).toMatch(
+        /jetstream refused the message: message size exceeds maximum/,
+      );
       // The stream holds the good rows once each and nothing of the poison ones.
       expect(exactlyOnce(await readStream(nc, 'orders'), good)).toEqual({
         missing: [],
         duplicated: [],
         unexpected: [],
       });
-      expect(await relay.metric('outbox_dead_total')).toBe(3);
-      expect(await relay.metric('outbox_dead_rows')).toBe(3);
+      expect(await relay.metric('outbox_dead_total')).toBe(4);
+      expect(await relay.metric('outbox_dead_rows')).toBe(4);
       expect(await relay.metric('outbox_pending')).toBe(0);
       const deadLogs = relay.lines.filter((l) => l.includes('outbox row is dead'));
-      expect(deadLogs).toHaveLength(3);
+      expect(deadLogs).toHaveLength(4);
       expect(JSON.parse(deadLogs[0] ?? '{}')).toMatchObject({ level: 'error', attempts: 3 });
       // Dead rows left the claim path: nothing is claimed again.
       const claims = await tdb.db
