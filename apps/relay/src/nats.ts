@@ -166,6 +166,11 @@ export class NatsLink {
         this.#log.warn({ err }, 'nats connection closed; connecting again');
       } catch (err) {
         this.#setReady(false);
+        // Connected, then failed (e.g. no JetStream answer): close this connection before making the
+        // next one, or it would go on reconnecting in the background.
+        this.#acks?.close(new TransientPublishError('nats connection abandoned'));
+        this.#acks = undefined;
+        if (this.#nc && !this.#nc.isClosed()) await this.#nc.close().catch(() => {});
         if (signal.aborted) return;
         const delay = backoff.next();
         this.#log.warn(
