@@ -1,3 +1,4 @@
+import { RELAY_PRESENCE_LOCK } from '@orders/db';
 import type { Logger } from '@orders/logger';
 import pg from 'pg';
 import { Backoff, sleep } from './backoff.js';
@@ -6,8 +7,11 @@ import { Backoff, sleep } from './backoff.js';
 export const OUTBOX_CHANNEL = 'outbox';
 
 /**
- * LISTENs on a dedicated connection and calls `onNotify` for each notification. When the connection
- * drops it reconnects with backoff; meanwhile the relay's poll interval bounds the delay.
+ * The relay's own session, on a dedicated connection: it holds the relay's presence lock (a session
+ * advisory lock on RELAY_PRESENCE_LOCK and the relay id, which tells other relays that this one's
+ * leases are alive) and, unless `listen` is false, LISTENs and calls `onNotify` for each notification.
+ * When the connection drops it reconnects with backoff; meanwhile the relay's poll interval bounds the
+ * delay, and other relays may take this one's leased rows (a re-publish, recognised by Nats-Msg-Id).
  */
 export class OutboxListener {
   #client: pg.Client | undefined;
@@ -21,6 +25,10 @@ export class OutboxListener {
       readonly connectTimeoutMs: number;
       readonly backoffMaxMs: number;
       readonly logger: Logger;
+      /** Held for as long as the session lives; see RELAY_PRESENCE_LOCK. */
+      readonly relayId: string;
+      /** LISTEN for outbox notifications (RELAY_LISTEN); the presence lock is held either way. */
+      readonly listen?: boolean;
       readonly onNotify: () => void;
       /** Called after every (re)connect: notifications sent while we were away are lost, so look now. */
       readonly onListening?: () => void;
@@ -51,11 +59,25 @@ export class OutboxListener {
       });
       try {
         await client.connect();
-        client.on('notification', () => this.options.onNotify());
-        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        const { rows } = await client.query<{ held: boolean }>(
+          'SELECT pg_try_advisory_lock($1, hashtext($2)) AS held',
+          [RELAY_PRESENCE_LOCK, this.options.relayId],
+        );
+        if (!rows[0]?.held) {
+          // Another session holds the same key (a hash collision of two relay ids): this relay's
+          // leases then count as alive while that session lives, and expire as leases. Safe.
+          this.#log.warn("presence lock held by another session; this relay's leases will expire as leases");
+        }
+        if (this.options.listen !== false) {
+          client.on('notification', () => this.options.onNotify());
+          await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        }
         this.#client = client;
         backoff.reset();
-        this.#log.info('listening for outbox notifications');
+        this.#log.info(
+          { listen: this.options.listen !== false },
+          this.options.listen !== false ? 'listening for outbox notifications' : 'relay session open',
+        );
         this.options.onListening?.();
         const err = await Promise.race([
           ended,

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { ConfigError, loadRelayConfig, redactUrl } from '@orders/config';
 import { createDb } from '@orders/db';
 import { createLogger } from '@orders/logger';
+import { sleep } from './backoff.js';
 import { createOpsApp } from './http.js';
 import { OutboxListener } from './listener.js';
 import { createRelayMetrics } from './metrics.js';
@@ -22,7 +24,9 @@ try {
   process.exit(2);
 }
 
-const relayId = `${hostname()}-${process.pid}`;
+// Unique per process, even for a restarted container whose hostname and pid (1) stay the same: a
+// dead relay's leases must not look like the new one's.
+const relayId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 const logger = createLogger({ name: `${config.serviceName}-relay`, level: config.logLevel }).child({
   relay_id: relayId,
 });
@@ -37,17 +41,31 @@ const nats = new NatsLink({
   logger,
   onReadyChange: (ready) => metrics.natsConnected.set(ready ? 1 : 0),
 });
-const relay = createRelay({ db, nats, metrics, logger, settings: { relayId, ...config } });
-const listener = config.listen
-  ? new OutboxListener({
-      url: config.database.url,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      backoffMaxMs: config.backoffMaxMs,
-      logger,
-      onNotify: () => relay.notify(),
-      onListening: () => relay.notify(),
-    })
-  : undefined;
+const relay = createRelay({
+  db,
+  nats,
+  metrics,
+  logger,
+  settings: { relayId, ...config, orphanedLeases: true },
+});
+// Resolved when the relay's session first holds its presence lock (see below).
+let sessionOpen: () => void = () => {};
+const sessionOpened = new Promise<void>((resolve) => {
+  sessionOpen = resolve;
+});
+const listener = new OutboxListener({
+  url: config.database.url,
+  connectTimeoutMs: config.database.connectTimeoutMs,
+  backoffMaxMs: config.backoffMaxMs,
+  logger,
+  relayId,
+  listen: config.listen,
+  onNotify: () => relay.notify(),
+  onListening: () => {
+    sessionOpen();
+    relay.notify();
+  },
+});
 
 const server = serve(
   { fetch: createOpsApp({ db, nats, metrics }).fetch, port: config.port, hostname: config.host },
@@ -71,8 +89,7 @@ server.on('error', (err) => {
 });
 
 nats.start();
-listener?.start();
-relay.start();
+listener.start();
 const retention =
   config.retentionMs > 0
     ? startRetention({
@@ -93,13 +110,20 @@ stopping.signal.addEventListener('abort', async () => {
   }, config.shutdownTimeoutMs);
   force.unref();
   await Promise.all([relay.stop(), retention?.stop()]);
-  await Promise.all([listener?.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
+  await Promise.all([listener.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
   server.closeAllConnections();
   await db.destroy();
   clearTimeout(force);
   logger.info('stopped');
   if (stopping.signal.reason === 'server error') process.exitCode = 1;
 });
+// Claim only once the session holds the presence lock, so that peers never see this relay's first
+// leases as orphaned; but never wait on it for long (a database that is down delays the first claim
+// anyway, and delivery must not depend on the presence path).
+void Promise.race([sessionOpened, sleep(5000, stopping.signal)]).then(() => {
+  if (!stopping.signal.aborted) relay.start();
+});
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping.signal.aborted) {

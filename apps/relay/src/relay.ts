@@ -24,6 +24,12 @@ export interface RelaySettings {
   readonly backoffMaxMs: number;
   /** 'aggregate': events of one aggregate are published one after another, in commit order. */
   readonly ordering: 'aggregate' | 'none';
+  /**
+   * Take leased rows whose relay is gone (holds no presence lock) without waiting for the lease. Only
+   * for a relay whose own session holds its presence lock (OutboxListener does), or it would take its
+   * peers' rows, and they its own.
+   */
+  readonly orphanedLeases?: boolean;
   /** How late a publish may land after it was sent (default 5 s): part of the dedup-window margin. */
   readonly publishTimeoutMs?: number;
 }
@@ -122,6 +128,7 @@ export function createRelay(deps: RelayDeps) {
       leaseMs: settings.leaseMs,
       relayId: settings.relayId,
       perAggregateOrder: settings.ordering === 'aggregate',
+      orphanedLeases: settings.orphanedLeases === true,
     });
     // Awaited below, after the previous batch; without a handler now, a claim that fails while we
     // wait (database down) would be an unhandled rejection, which ends a Node process.

@@ -1,5 +1,6 @@
 import { silentLogger } from '@orders/logger';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
 import { NatsLink } from '../src/nats.js';
@@ -11,6 +12,7 @@ import {
   readStream,
   startRelay,
   streamCount,
+  waitAllMarked,
   waitFor,
 } from './helpers.js';
 
@@ -138,6 +140,60 @@ describe('crashes', () => {
     } finally {
       relay.kill('SIGTERM');
       await relay.exited;
+    }
+  }, 90_000);
+
+  it("a SIGKILLed relay's leased rows go to a live relay at once, not after the lease", async () => {
+    await tdb.db.deleteFrom('outbox').execute();
+    const before = await streamCount(nc, 'orders');
+    // A lease far longer than the test: only the presence lock can hand the rows over in time.
+    const env = { RELAY_LEASE_MS: '120000', RELAY_BATCH_SIZE: '50' };
+    const doomed = await startRelay(tdb.url, nats, env);
+    const survivor = await startRelay(tdb.url, nats, { ...env, RELAY_POLL_INTERVAL_MS: '200' });
+    const leasedByDoomed = async () =>
+      (
+        await sql<{ id: string }>`
+          SELECT id FROM outbox WHERE published_at IS NULL AND locked_by LIKE ${`%-${doomed.pid}-%`}`.execute(
+          tdb.db,
+        )
+      ).rows.map((r) => r.id);
+    try {
+      const ids = await insertBacklog(tdb.db, 5000);
+      // Freeze the doomed relay (SIGSTOP: its connections and presence lock stay) while it holds leases.
+      let held: string[] = [];
+      for (let attempt = 0; attempt < 50 && held.length === 0; attempt++) {
+        doomed.kill('SIGSTOP');
+        held = await leasedByDoomed();
+        if (held.length === 0) {
+          doomed.kill('SIGCONT');
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+      expect(held.length).toBeGreaterThan(0);
+      // A claim it had sent before freezing still completes in the database: take the set after it.
+      await new Promise((r) => setTimeout(r, 300));
+      held = await leasedByDoomed();
+      // While it lives (frozen, not dead), the survivor leaves its leases alone and drains the rest.
+      await waitFor(
+        'the survivor to drain everything else',
+        async () => (await streamCount(nc, 'orders')) - before >= ids.length - held.length,
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await leasedByDoomed()).sort()).toEqual([...held].sort());
+
+      const killedAt = Date.now();
+      doomed.kill('SIGKILL');
+      await doomed.exited;
+      await waitAllMarked(tdb.db, 30_000);
+      // Far sooner than the 120 s lease: the survivor took the rows once the dead relay's session ended.
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+      const messages = (await readStream(nc, 'orders')).slice(before);
+      expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
+    } finally {
+      if (doomed.alive()) doomed.kill('SIGKILL');
+      survivor.kill('SIGTERM');
+      await Promise.all([doomed.exited, survivor.exited]);
     }
   }, 90_000);
 });

@@ -44,6 +44,7 @@ export {
   type NewOutboxEvent,
   outboxBacklog,
   outboxValues,
+  RELAY_PRESENCE_LOCK,
   type RowFailure,
   recordOutboxFailures,
   releaseOutboxClaims,

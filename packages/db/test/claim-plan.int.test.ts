@@ -72,6 +72,7 @@ describe('the claim under statistics that say nothing is waiting', () => {
         leaseMs: 30_000,
         relayId: 'plan-test',
         perAggregateOrder,
+        orphanedLeases: true,
       });
       // A good plan handles a few rows per claimed row (scan, probe, lock, update); the anti-join
       // this guards against handled BATCH x BACKLOG = 2,500,000.
