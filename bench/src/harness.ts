@@ -63,6 +63,22 @@ export async function startApi(
   return { proc, url };
 }
 
+/** The bare node:http handler (bare-http.ts) with the API's statement: the HTTP ceiling. */
+export async function startBareHttp(
+  dbUrl: string,
+  stream: string,
+): Promise<{ proc: ServiceProcess; url: string }> {
+  const port = await freePort();
+  const proc = startNodeProcess('bench/dist/bare-http.js', {
+    DATABASE_URL: dbUrl,
+    SERVICE_PORT: String(port),
+    NATS_STREAM: stream,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
+  return { proc, url };
+}
+
 /** Starts a relay on a free ops port; `url` serves /health, /ready and /metrics once it listens. */
 export async function startRelay(
   dbUrl: string,

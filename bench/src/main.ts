@@ -23,6 +23,7 @@ import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import {
   startApi,
+  startBareHttp,
   startRelay as startRelayProcess,
   stopAll,
   streamMessages,
@@ -209,12 +210,24 @@ async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> 
     await stopAll([relay]);
     const check = await verifyExactlyOnce(nc, stream, t.db);
     await t.drop();
+
+    progress(
+      `api: ${connections} connections, ${settings.apiSeconds} s: a bare node:http handler, same statement`,
+    );
+    const b = await freshDatabase();
+    const bareServer = await startBareHttp(b.url, nextStream('bare'));
+    const bare = await child<LoadResult>('http-load', [bareServer.url, connections, settings.apiSeconds]);
+    await stopAll([bareServer.proc]);
+    await b.drop();
+
     const ratio = load.ordersPerSecond / baseline.ordersPerSecond;
-    details[`api_${connections}`] = { load, baseline, check };
+    details[`api_${connections}`] = { load, baseline, bare, check };
     rows.push({
       scenario: `API POST /orders, ${connections} connections`,
       result: `${fmt(load.ordersPerSecond)} orders/s, p50 ${fmt(load.p50, 1)} ms, p99 ${fmt(load.p99, 1)} ms, max ${fmt(load.max)} ms, non-2xx ${load.non2xx}`,
-      baseline: `${fmt(baseline.ordersPerSecond)} tx/s (same transaction from Node, pool 16, no HTTP)`,
+      baseline:
+        `${fmt(baseline.ordersPerSecond)} tx/s (same transaction from Node, pool 16, no HTTP); ` +
+        `a bare node:http handler with it: ${fmt(bare.ordersPerSecond)} orders/s (${fmt(bare.ordersPerSecond / baseline.ordersPerSecond, 2)}), the API ${fmt(load.ordersPerSecond / bare.ordersPerSecond, 2)} of that`,
       ratio,
       target: connections === 64 ? '>= 0.6, p99 < 50 ms, 0 errors' : '-',
       met: connections === 64 ? ratio >= 0.6 && load.p99 < 50 && load.non2xx === 0 : undefined,
