@@ -3,8 +3,7 @@
 -- body gets the stored response back; nothing is created twice.
 CREATE TABLE idempotency_keys (
   key          text        PRIMARY KEY,
-  -- sha256 of the validated request as JSON with object keys sorted: the same request re-serialised, or
-  -- with fields the API ignores, still matches.
+  -- sha256 of the request body's JSON with object keys sorted: the same body re-serialised still matches.
   request_hash text        NOT NULL,
   status_code  integer     NOT NULL,
   -- The response body exactly as first sent.

@@ -41,7 +41,11 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** sha256 of the request body as JSON, independent of key order and whitespace. */
+/**
+ * sha256 of the validated request as JSON with object keys sorted: the same request re-serialised, or
+ * with fields the API ignores, still matches. (Migration 0009's comment on request_hash says "the
+ * request body"; it stays as applied, since an applied migration must not change.)
+ */
 export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonical(body)).digest('hex');
 }
