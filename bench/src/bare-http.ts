@@ -3,10 +3,9 @@
 // answers 201 with the order, without a framework, validation, metrics or logging. Next to the API
 // and the database baseline it splits the API's gap in two: what HTTP on Node costs on this machine,
 // and what the API adds to it. Env: DATABASE_URL, SERVICE_PORT, NATS_STREAM.
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createDb, createOutboxNotifier, insertOrderWithEvent, type NewOutboxEvent } from '@orders/db';
-import { orderCreatedPayload } from '@orders/events';
+import { createDb, createOutboxNotifier, insertOrderWithEvent } from '@orders/db';
+import { orderWithEvent } from './payload.js';
 
 const url = process.env['DATABASE_URL'] ?? '';
 const port = Number(process.env['SERVICE_PORT'] ?? 8001);
@@ -17,60 +16,11 @@ const db = createDb(
 );
 const notifier = createOutboxNotifier(db);
 
-interface Input {
-  customer_id: string;
-  items: { sku: string; qty: number; price: number }[];
-}
-
-async function create(input: Input): Promise<string> {
-  const createdAt = new Date();
-  const iso = createdAt.toISOString();
-  const id = randomUUID();
-  const items = input.items.map((i) => ({
-    id: randomUUID(),
-    sku: i.sku,
-    qty: i.qty,
-    price: i.price.toFixed(2),
-  }));
-  const total = input.items.reduce((sum, i) => sum + Math.round(i.price * 100) * i.qty, 0) / 100;
-  const order = {
-    id,
-    customer_id: input.customer_id,
-    total_amount: total.toFixed(2),
-    metadata: {},
-    created_at: createdAt,
-    items,
-  };
-  const event: NewOutboxEvent = {
-    id: randomUUID(),
-    aggregateType: 'order',
-    aggregateId: id,
-    eventType: 'order_created',
-    subject: `${stream}.order_created`,
-    payload: orderCreatedPayload({
-      id,
-      customer_id: input.customer_id,
-      total_amount: total,
-      created_at: iso,
-      items: items.map((i) => ({
-        id: i.id,
-        sku: i.sku,
-        qty: i.qty,
-        price: Number(i.price),
-        created_at: iso,
-      })),
-    }),
-    createdAt,
-  };
+async function create(input: Parameters<typeof orderWithEvent>[1]): Promise<string> {
+  const { order, event, total, iso } = orderWithEvent(stream, input);
   await insertOrderWithEvent(db, order, event);
   notifier.hint();
-  return JSON.stringify({
-    ...order,
-    status: 'pending',
-    total_amount: total,
-    updated_at: iso,
-    created_at: iso,
-  });
+  return JSON.stringify({ ...order, status: 'draft', total_amount: total, created_at: iso, updated_at: iso });
 }
 
 const server = createServer((req, res) => {
@@ -84,7 +34,7 @@ const server = createServer((req, res) => {
     body += chunk;
   });
   req.on('end', () => {
-    create(JSON.parse(body) as Input).then(
+    create(JSON.parse(body)).then(
       (out) => res.writeHead(201, { 'content-type': 'application/json' }).end(out),
       () => res.writeHead(500).end(),
     );

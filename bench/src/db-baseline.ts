@@ -1,16 +1,14 @@
 // Child process: the database ceiling for creating orders. The same transaction as the API (order,
 // items in one multi-row insert, outbox row) issued straight from Node with the API's pool size, no
 // HTTP, `concurrency` loops for `durationMs`. Prints one JSON line.
-import { randomUUID } from 'node:crypto';
 import {
   createDb,
   createOutboxNotifier,
   enqueueOutboxEvent,
   insertOrder,
   insertOrderWithEvent,
-  type NewOutboxEvent,
 } from '@orders/db';
-import { orderCreatedPayload } from '@orders/events';
+import { orderWithEvent, seedOrder } from './payload.js';
 
 const [
   url = '',
@@ -39,42 +37,7 @@ await Promise.all(
     while (performance.now() < deadline) {
       const t0 = performance.now();
       try {
-        const createdAt = new Date();
-        const iso = createdAt.toISOString();
-        const id = randomUUID();
-        const items = [
-          { id: randomUUID(), sku: 'WIDGET-001', qty: 2, price: '19.99' },
-          { id: randomUUID(), sku: 'GADGET-002', qty: 1, price: '49.99' },
-        ];
-        const order = {
-          id,
-          customer_id: randomUUID(),
-          total_amount: '89.97',
-          metadata: { source: 'bench' },
-          created_at: createdAt,
-          items,
-        };
-        const event: NewOutboxEvent = {
-          id: randomUUID(),
-          aggregateType: 'order',
-          aggregateId: id,
-          eventType: 'order_created',
-          subject: `${stream}.order_created`,
-          payload: orderCreatedPayload({
-            id,
-            customer_id: order.customer_id,
-            total_amount: 89.97,
-            created_at: iso,
-            items: items.map((i) => ({
-              id: i.id,
-              sku: i.sku,
-              qty: i.qty,
-              price: Number(i.price),
-              created_at: iso,
-            })),
-          }),
-          createdAt,
-        };
+        const { order, event } = orderWithEvent(stream, seedOrder());
         if (shape === 'single') {
           // What the API does: one statement.
           await insertOrderWithEvent(db, order, event);

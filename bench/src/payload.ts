@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { NewOrder, NewOutboxEvent } from '@orders/db';
+import { orderCreatedPayload } from '@orders/events';
 
 /** The seed README's two-item order: what every scenario sends. */
 export function seedOrder(customerId: string = randomUUID()) {
@@ -10,6 +12,49 @@ export function seedOrder(customerId: string = randomUUID()) {
     ],
     metadata: { source: 'bench' },
   };
+}
+
+/**
+ * An order and its order_created outbox event, built as the API builds them (total in integer cents),
+ * for the one statement the API runs (`insertOrderWithEvent`): the database and bare-HTTP baselines.
+ */
+export function orderWithEvent(
+  stream: string,
+  input: {
+    readonly customer_id: string;
+    readonly items: readonly { readonly sku: string; readonly qty: number; readonly price: number }[];
+    readonly metadata?: Readonly<Record<string, unknown>>;
+  },
+): { order: NewOrder; event: NewOutboxEvent; total: number; iso: string } {
+  const createdAt = new Date();
+  const iso = createdAt.toISOString();
+  const id = randomUUID();
+  const items = input.items.map((i) => ({ id: randomUUID(), sku: i.sku, qty: i.qty, price: i.price }));
+  const total = items.reduce((sum, i) => sum + Math.round(i.price * 100) * i.qty, 0) / 100;
+  const order: NewOrder = {
+    id,
+    customer_id: input.customer_id,
+    total_amount: total.toFixed(2),
+    metadata: input.metadata ?? {},
+    created_at: createdAt,
+    items: items.map((i) => ({ ...i, price: i.price.toFixed(2) })),
+  };
+  const event: NewOutboxEvent = {
+    id: randomUUID(),
+    aggregateType: 'order',
+    aggregateId: id,
+    eventType: 'order_created',
+    subject: `${stream}.order_created`,
+    payload: orderCreatedPayload({
+      id,
+      customer_id: input.customer_id,
+      total_amount: total,
+      created_at: iso,
+      items: items.map((i) => ({ ...i, created_at: iso })),
+    }),
+    createdAt,
+  };
+  return { order, event, total, iso };
 }
 
 /** An order_created payload as the API writes it (about 450 bytes), for bulk-loaded backlogs. */
