@@ -1,6 +1,7 @@
+import { contractEvent } from '@orders/testkit';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CUSTOMER, contractEvent, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
 
 // Property-based fuzzing of the HTTP API against a real database: whatever a client sends, the answer is
 // a 2xx that is right, or a 4xx problem document; never a 5xx. fast-check prints the seed and the shrunk

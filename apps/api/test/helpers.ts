@@ -43,28 +43,3 @@ export function postJson(
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
-
-/** The contract's order_created event for an order as the API returned it, written out field by field. */
-export function contractEvent(order: {
-  id: string;
-  customer_id: string;
-  total_amount: number;
-  created_at: string;
-  items: { id: string; sku: string; qty: number; price: number; created_at: string }[];
-}) {
-  return {
-    event_type: 'order_created',
-    order_id: order.id,
-    customer_id: order.customer_id,
-    status: 'draft',
-    total_amount: order.total_amount,
-    items: order.items.map((i) => ({
-      id: i.id,
-      sku: i.sku,
-      qty: i.qty,
-      price: i.price,
-      created_at: i.created_at,
-    })),
-    created_at: order.created_at,
-  };
-}

@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import { contractEvent } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CUSTOMER, contractEvent, postJson, SEED_ORDER, setupApi } from './helpers.js';
+import { CUSTOMER, postJson, SEED_ORDER, setupApi } from './helpers.js';
 
 const { tdb, app } = await setupApi({ poolSize: 16 });
 afterAll(() => tdb.drop());

@@ -1,4 +1,5 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
+export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
 export { type NatsServer, startNatsServer } from './nats.js';
 export {
