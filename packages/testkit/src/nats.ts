@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './process.js';
+import { freePort, killWithTestProcess } from './process.js';
 
 /** A nats-server of the test's own: a free port, a temp store dir, stoppable and restartable. */
 export interface NatsServer {
@@ -56,6 +56,7 @@ async function startNatsBinary(bin: string, options: { args?: readonly string[] 
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
+    killWithTestProcess(proc);
     proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     child = proc;

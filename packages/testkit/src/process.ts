@@ -32,6 +32,26 @@ export interface ServiceProcess {
   alive(): boolean;
 }
 
+// Children still running when the test process ends are killed with it. A test that times out
+// never reaches its `finally`, and its relays went on running for hours (seen on this machine).
+// Vitest ends its fork workers with SIGTERM: kill the children, then let the signal do what it
+// would have done.
+const running = new Set<ChildProcess>();
+function killChildren(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+/** Kills `child` when the test process ends, if it is still running then. */
+export function killWithTestProcess(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+process.once('exit', killChildren);
+process.once('SIGTERM', () => {
+  killChildren();
+  if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
+});
+
 /** Starts `node <entry>` with exactly the given environment (plus PATH), from the repository root. */
 export function startNodeProcess(entry: string, env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, entry)], {
@@ -39,6 +59,7 @@ export function startNodeProcess(entry: string, env: Record<string, string>): Se
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killWithTestProcess(child);
   const lines: string[] = [];
   const stderr: string[] = [];
   const waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
