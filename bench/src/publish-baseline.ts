@@ -17,16 +17,15 @@ const subject = `${stream}.order_created`;
 
 const started = performance.now();
 const nc = await connect({ servers: url, noAsyncTraces: true });
+const inbox = mode === 'inbox' ? new PubAckInbox(nc, 30_000) : undefined;
 const js = nc.jetstream();
-const inbox = new PubAckInbox(nc, 30_000);
-const publish =
-  mode === 'inbox'
-    ? (payload: Uint8Array) => {
-        const h = headers();
-        h.set('Nats-Msg-Id', randomUUID());
-        return inbox.publish(subject, payload, h);
-      }
-    : (payload: Uint8Array) => js.publish(subject, payload, { msgID: randomUUID() });
+const publish = inbox
+  ? (payload: Uint8Array) => {
+      const h = headers();
+      h.set('Nats-Msg-Id', randomUUID());
+      return inbox.publish(subject, payload, h);
+    }
+  : (payload: Uint8Array) => js.publish(subject, payload, { msgID: randomUUID() });
 let next = 0;
 let duplicates = 0;
 await Promise.all(
@@ -39,7 +38,7 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
-inbox.close(new Error('done'));
+inbox?.close(new Error('done'));
 await nc.drain();
 process.stdout.write(
   `${JSON.stringify({ mode, rows, seconds, eventsPerSecond: rows / seconds, duplicates, window })}\n`,

@@ -49,10 +49,7 @@ const relay = createRelay({
   settings: { relayId, ...config, orphanedLeases: true },
 });
 // Resolved when the relay's session first holds its presence lock (see below).
-let sessionOpen: () => void = () => {};
-const sessionOpened = new Promise<void>((resolve) => {
-  sessionOpen = resolve;
-});
+const sessionOpened = Promise.withResolvers<void>();
 const listener = new OutboxListener({
   url: config.database.url,
   connectTimeoutMs: config.database.connectTimeoutMs,
@@ -62,7 +59,7 @@ const listener = new OutboxListener({
   listen: config.listen,
   onNotify: () => relay.notify(),
   onListening: () => {
-    sessionOpen();
+    sessionOpened.resolve();
     relay.notify();
   },
 });
@@ -120,7 +117,7 @@ stopping.signal.addEventListener('abort', async () => {
 // Claim only once the session holds the presence lock, so that peers never see this relay's first
 // leases as orphaned; but never wait on it for long (a database that is down delays the first claim
 // anyway, and delivery must not depend on the presence path).
-void Promise.race([sessionOpened, sleep(5000, stopping.signal)]).then(() => {
+void Promise.race([sessionOpened.promise, sleep(5000, stopping.signal)]).then(() => {
   if (!stopping.signal.aborted) relay.start();
 });
 
