@@ -63,16 +63,18 @@ export async function startApi(
   return { proc, url };
 }
 
-/** The bare node:http handler (bare-http.ts) with the API's statement: the HTTP ceiling. */
+/** The bare handler (bare-http.ts) with the API's statement, on plain node:http or on Hono: the HTTP ceilings. */
 export async function startBareHttp(
   dbUrl: string,
   stream: string,
+  mode: 'node' | 'hono',
 ): Promise<{ proc: ServiceProcess; url: string }> {
   const port = await freePort();
   const proc = startNodeProcess('bench/dist/bare-http.js', {
     DATABASE_URL: dbUrl,
     SERVICE_PORT: String(port),
     NATS_STREAM: stream,
+    BARE_HTTP: mode,
   });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
@@ -175,4 +177,12 @@ export async function rssBytes(pid: number): Promise<number | undefined> {
 export function metricValue(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may contain spaces: utime is the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }

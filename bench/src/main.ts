@@ -22,6 +22,7 @@ import {
 import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import {
+  processCpuSeconds,
   startApi,
   startBareHttp,
   startRelay as startRelayProcess,
@@ -185,6 +186,22 @@ type LoadResult = {
 };
 type BaselineResult = { ordersPerSecond: number; p50: number; p99: number; max: number; errors: number };
 
+/** HTTP load on a server process, with the CPU that process and the whole machine spent per request. */
+async function httpLoad(
+  server: { proc: ServiceProcess; url: string },
+  connections: number,
+): Promise<LoadResult & { serverCpuUs: number; machineCpuUs: number }> {
+  const server0 = await processCpuSeconds(server.proc.pid);
+  const machine0 = await machineCpuSeconds();
+  const load = await child<LoadResult>('http-load', [server.url, connections, settings.apiSeconds]);
+  const perRequest = (seconds: number) => (seconds / Math.max(1, load.requests)) * 1e6;
+  return {
+    ...load,
+    serverCpuUs: perRequest((await processCpuSeconds(server.proc.pid)) - server0),
+    machineCpuUs: perRequest((await machineCpuSeconds()) - machine0),
+  };
+}
+
 async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> {
   for (const connections of [16, 64]) {
     progress(`api: ${connections} connections, ${settings.apiSeconds} s: database baseline`);
@@ -203,7 +220,7 @@ async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> 
     const api = await startApi(t.url, stream);
     // The relay does not run during the load, as in the baseline: this measures the API. It drains
     // afterwards, for the exactly-once check.
-    const load = await child<LoadResult>('http-load', [api.url, connections, settings.apiSeconds]);
+    const load = await httpLoad(api, connections);
     await stopAll([api.proc]);
     const relay = await startRelay(t.url, nats.url, stream);
     await waitUntil(() => drained(t.db), 300_000, 50);
@@ -211,27 +228,46 @@ async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> 
     const check = await verifyExactlyOnce(nc, stream, t.db);
     await t.drop();
 
-    progress(
-      `api: ${connections} connections, ${settings.apiSeconds} s: a bare node:http handler, same statement`,
-    );
-    const b = await freshDatabase();
-    const bareServer = await startBareHttp(b.url, nextStream('bare'));
-    const bare = await child<LoadResult>('http-load', [bareServer.url, connections, settings.apiSeconds]);
-    await stopAll([bareServer.proc]);
-    await b.drop();
+    // The same statement behind plain node:http and behind Hono with one route and nothing else:
+    // what HTTP costs here, and what the framework adds, before the API's own validation and layers.
+    const bare: Record<'node' | 'hono', Awaited<ReturnType<typeof httpLoad>>> = Object.create(null);
+    for (const mode of ['node', 'hono'] as const) {
+      progress(
+        `api: ${connections} connections, ${settings.apiSeconds} s: the same statement behind bare ${mode === 'node' ? 'node:http' : 'Hono'}`,
+      );
+      const b = await freshDatabase();
+      const server = await startBareHttp(b.url, nextStream(`bare${mode}`), mode);
+      bare[mode] = await httpLoad(server, connections);
+      await stopAll([server.proc]);
+      await b.drop();
+    }
 
     const ratio = load.ordersPerSecond / baseline.ordersPerSecond;
+    const ofDb = (r: number) => fmt(r / baseline.ordersPerSecond, 2);
+    const dbBaseline = `${fmt(baseline.ordersPerSecond)} tx/s (same transaction from Node, pool 16, no HTTP)`;
     details[`api_${connections}`] = { load, baseline, bare, check };
     rows.push({
       scenario: `API POST /orders, ${connections} connections`,
-      result: `${fmt(load.ordersPerSecond)} orders/s, p50 ${fmt(load.p50, 1)} ms, p99 ${fmt(load.p99, 1)} ms, max ${fmt(load.max)} ms, non-2xx ${load.non2xx}`,
-      baseline:
-        `${fmt(baseline.ordersPerSecond)} tx/s (same transaction from Node, pool 16, no HTTP); ` +
-        `a bare node:http handler with it: ${fmt(bare.ordersPerSecond)} orders/s (${fmt(bare.ordersPerSecond / baseline.ordersPerSecond, 2)}), the API ${fmt(load.ordersPerSecond / bare.ordersPerSecond, 2)} of that`,
+      result:
+        `${fmt(load.ordersPerSecond)} orders/s, p50 ${fmt(load.p50, 1)} ms, p99 ${fmt(load.p99, 1)} ms, max ${fmt(load.max)} ms, ` +
+        `non-2xx ${load.non2xx}; API process CPU ${fmt(load.serverCpuUs)} us/order`,
+      baseline: dbBaseline,
       ratio,
       target: connections === 64 ? '>= 0.6, p99 < 50 ms, 0 errors' : '-',
       met: connections === 64 ? ratio >= 0.6 && load.p99 < 50 && load.non2xx === 0 : undefined,
       exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
+    });
+    rows.push({
+      scenario: `HTTP ceilings, ${connections} connections: the API's statement, no validation or layers`,
+      result:
+        `bare node:http ${fmt(bare.node.ordersPerSecond)} orders/s (${ofDb(bare.node.ordersPerSecond)}, p99 ${fmt(bare.node.p99)} ms), ` +
+        `Hono on @hono/node-server ${fmt(bare.hono.ordersPerSecond)} (${ofDb(bare.hono.ordersPerSecond)}, p99 ${fmt(bare.hono.p99)} ms); ` +
+        `server process CPU per order: node:http ${fmt(bare.node.serverCpuUs)} us, Hono ${fmt(bare.hono.serverCpuUs)} us, the API ${fmt(load.serverCpuUs)} us`,
+      baseline: dbBaseline,
+      ratio: bare.hono.ordersPerSecond / baseline.ordersPerSecond,
+      target: 'Hono / database: the most a Hono service reaches here',
+      met: undefined,
+      exactlyOnce: '-',
     });
   }
 }
@@ -435,14 +471,19 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
       await waitUntil(() => drained(t.db), 60_000, 20);
       const warmed = await streamMessages(nc, stream);
       const latencies: number[] = [];
+      // Where the time goes: created_at (set by the API just before its statement, so it includes the
+      // statement's own wait and commit) to JetStream's store timestamp, then on to the consumer.
+      const toStored: number[] = [];
       const consumer = await nc.jetstream().consumers.get(stream, { deliver_policy: DeliverPolicy.New });
       const sub = await consumer.consume({
         max_messages: 1000,
         callback: (m: JsMsg) => {
           const createdAt = Date.parse((m.json() as { created_at: string }).created_at);
           latencies.push(Date.now() - createdAt);
+          toStored.push(m.info.timestampNanos / 1e6 - createdAt);
         },
       });
+      const loadStarted = new Date();
       const load = await child<LoadResult>('steady-load', [api.url, rate, settings.latencySeconds]);
       await waitUntil(() => drained(t.db), 60_000, 20);
       await waitUntil(
@@ -452,9 +493,22 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
       ).catch(() => {});
       await sub.close();
       await stopAll([api.proc, relay]);
+      // created_at to the relay's first claim of the row (the claim statement's now()).
+      const claim = await sql<{ p50: number; p99: number }>`
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+        FROM (SELECT extract(epoch FROM first_claimed_at - created_at) * 1000 AS ms
+              FROM outbox WHERE created_at >= ${loadStarted}) AS t`
+        .execute(t.db)
+        .then((r) => r.rows[0] ?? { p50: Number.NaN, p99: Number.NaN });
       const check = await verifyExactlyOnce(nc, stream, t.db);
       await t.drop();
       latencies.sort((a, b) => a - b);
+      toStored.sort((a, b) => a - b);
+      const stages = {
+        http: { p50: load.p50, p99: load.p99 },
+        createdToClaimed: { p50: Number(claim.p50), p99: Number(claim.p99) },
+        createdToStored: { p50: percentile(toStored, 50), p99: percentile(toStored, 99) },
+      };
       const p50 = percentile(latencies, 50);
       const p99 = percentile(latencies, 99);
       const max = latencies.at(-1) ?? Number.NaN;
@@ -465,11 +519,16 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
         p50,
         p99,
         max,
+        stages,
         check,
       };
       rows.push({
         scenario: `Commit to stream, ${rate} orders/s offered, ${listen ? 'LISTEN/NOTIFY' : 'poll only (1 s)'}`,
-        result: `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (${fmt(load.ordersPerSecond)} orders/s achieved)`,
+        result:
+          `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (${fmt(load.ordersPerSecond)} orders/s achieved); ` +
+          `p50/p99 from created_at: claimed ${fmt(stages.createdToClaimed.p50)}/${fmt(stages.createdToClaimed.p99)} ms, ` +
+          `in the stream ${fmt(stages.createdToStored.p50)}/${fmt(stages.createdToStored.p99)} ms; ` +
+          `the POSTs themselves ${fmt(load.p50)}/${fmt(load.p99)} ms`,
         baseline: listen ? 'the poll-only row below' : '-',
         ratio: undefined,
         target: listen && rate === 1000 ? 'p50 <= 5 ms, p99 <= 25 ms' : '-',
