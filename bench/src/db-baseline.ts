@@ -57,6 +57,7 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
+await notifier.settled();
 await db.destroy();
 latencies.sort((a, b) => a - b);
 const pick = (p: number) =>

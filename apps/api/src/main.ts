@@ -74,6 +74,8 @@ stopping.signal.addEventListener('abort', async () => {
   await closed;
   clearInterval(reaper);
   clearInterval(pruner);
+  // The last commits' wake-up hint goes out before the pool closes, or they would wait for the relay's poll.
+  await notifier?.settled();
   await db.destroy();
   clearTimeout(force);
   logger.info('stopped');

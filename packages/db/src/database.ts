@@ -122,10 +122,9 @@ export async function pingDatabase(db: Db): Promise<void> {
  * meanwhile. A lost hint costs latency only (the relay's poll interval covers it), never an event.
  */
 export function createOutboxNotifier(db: Db, onError: (err: unknown) => void = () => {}) {
-  let inFlight = false;
+  let sending: Promise<void> | undefined;
   let pending = false;
   async function send(): Promise<void> {
-    inFlight = true;
     try {
       do {
         pending = false;
@@ -134,14 +133,21 @@ export function createOutboxNotifier(db: Db, onError: (err: unknown) => void = (
     } catch (err) {
       onError(err);
     } finally {
-      inFlight = false;
+      sending = undefined;
     }
   }
   return {
     /** Call after a commit that wrote outbox rows. Never throws, never waits. */
     hint(): void {
-      if (inFlight) pending = true;
-      else void send();
+      if (sending) pending = true;
+      else sending = send();
+    },
+    /**
+     * Resolves when no hint is in flight or pending. Await it before closing the pool: a hint cut off
+     * by the close would leave the last commits waiting for the relay's poll.
+     */
+    async settled(): Promise<void> {
+      while (sending) await sending;
     },
   };
 }
