@@ -65,10 +65,12 @@ export function createApp(deps: AppDeps) {
     const matched = routePath(c, -1);
     const route = matched === '' || matched.includes('*') ? 'unmatched' : matched;
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, seconds);
+    if (!log.isLevelEnabled('info')) return;
+    // c.get, not c.var: Hono's c.var builds a new object of every variable on each access.
     log.info(
       {
-        request_id: c.var.requestId,
-        trace_id: c.var.trace?.traceId,
+        request_id: c.get('requestId'),
+        trace_id: c.get('trace')?.traceId,
         method: c.req.method,
         path: c.req.path,
         route,
