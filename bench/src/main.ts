@@ -446,6 +446,28 @@ async function scenarioOrdering(nats: NatsServer, nc: NatsConnection): Promise<v
   }
 }
 
+/**
+ * From the API's /metrics: the POST /orders duration histogram (counts since `since`, an earlier read;
+ * the percentiles are the upper bounds of the buckets that hold them) and the event loop's delay p99
+ * since the previous read.
+ */
+async function apiMetrics(url: string, since?: { buckets: { le: number; count: number }[] }) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = [
+    ...text.matchAll(
+      /^http_request_duration_seconds_bucket\{le="([^"]+)",method="POST",route="\/orders",status="201"\} (\d+)$/gm,
+    ),
+  ].map((m, i) => ({ le: Number(m[1]), count: Number(m[2]) - (since?.buckets[i]?.count ?? 0) }));
+  const total = buckets.at(-1)?.count ?? 0;
+  const bound = (q: number) => (buckets.find((b) => b.count >= q * total)?.le ?? Number.NaN) * 1000;
+  return {
+    buckets,
+    postP50Ms: bound(0.5),
+    postP99Ms: bound(0.99),
+    eventLoopP99Ms: Number(/^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)?.[1] ?? Number.NaN) * 1000,
+  };
+}
+
 async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<void> {
   // Through the API with and without the wake-up, then straight into PostgreSQL with no HTTP in front:
   // the last separates the relay's part from the API's own queueing when the API is near its ceiling.
@@ -493,8 +515,15 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
           toStored.push(m.info.timestampNanos / 1e6 - createdAt);
         },
       });
+      // Reading /metrics resets prom-client's event-loop delay summary, so the next read covers the load.
+      const before = api ? await apiMetrics(api.url) : undefined;
       const loadStarted = new Date();
+      const cpu0 = await machineCpuSeconds();
       const result = await load(settings.latencySeconds);
+      const machineBusy =
+        ((await machineCpuSeconds()) - cpu0) /
+        (os.cpus().length * ((Date.now() - loadStarted.getTime()) / 1000));
+      const server = api ? await apiMetrics(api.url, before) : undefined;
       await waitUntil(() => drained(t.db), 60_000, 20);
       await waitUntil(
         async () => latencies.length >= (await streamMessages(nc, stream)) - warmed,
@@ -515,6 +544,12 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
       latencies.sort((a, b) => a - b);
       toStored.sort((a, b) => a - b);
       const stages = {
+        machineBusy,
+        api: server && {
+          postP50Ms: server.postP50Ms,
+          postP99Ms: server.postP99Ms,
+          eventLoopP99Ms: server.eventLoopP99Ms,
+        },
         writes: { p50: result.p50, p99: result.p99 },
         createdToClaimed: { p50: Number(claim.p50), p99: Number(claim.p99) },
         createdToStored: { p50: percentile(toStored, 50), p99: percentile(toStored, 99) },
@@ -539,7 +574,11 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
           `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (${fmt(result.ordersPerSecond)} orders/s achieved); ` +
           `p50/p99 from created_at: claimed ${fmt(stages.createdToClaimed.p50)}/${fmt(stages.createdToClaimed.p99)} ms, ` +
           `in the stream ${fmt(stages.createdToStored.p50)}/${fmt(stages.createdToStored.p99)} ms; ` +
-          `the ${http ? 'POSTs' : 'inserts'} themselves ${fmt(result.p50)}/${fmt(result.p99)} ms`,
+          `the ${http ? 'POSTs' : 'inserts'} themselves ${fmt(result.p50)}/${fmt(result.p99)} ms` +
+          (server
+            ? ` (in the API, from its histogram: p50 <= ${fmt(server.postP50Ms, 1)}, p99 <= ${fmt(server.postP99Ms, 1)} ms; event-loop delay p99 ${fmt(server.eventLoopP99Ms, 1)} ms)`
+            : '') +
+          `; machine CPU ${fmt(machineBusy * 100)}% busy`,
         baseline: http && listen ? 'the poll-only row below' : '-',
         ratio: undefined,
         target: http && listen && rate === 1000 ? 'p50 <= 5 ms, p99 <= 25 ms' : '-',
