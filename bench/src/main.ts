@@ -183,6 +183,8 @@ type LoadResult = {
   max: number;
   non2xx: number;
   requests: number;
+  /** Open-loop loads: failures by status code or error code. */
+  failed?: Record<string, number>;
 };
 type BaselineResult = { ordersPerSecond: number; p50: number; p99: number; max: number; errors: number };
 
@@ -578,7 +580,8 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
           (server
             ? ` (in the API, from its histogram: p50 <= ${fmt(server.postP50Ms, 1)}, p99 <= ${fmt(server.postP99Ms, 1)} ms; event-loop delay p99 ${fmt(server.eventLoopP99Ms, 1)} ms)`
             : '') +
-          `; machine CPU ${fmt(machineBusy * 100)}% busy`,
+          `; machine CPU ${fmt(machineBusy * 100)}% busy` +
+          (result.non2xx > 0 ? `; failed: ${JSON.stringify(result.failed)}` : ''),
         baseline: http && listen ? 'the poll-only row below' : '-',
         ratio: undefined,
         target: http && listen && rate === 1000 ? 'p50 <= 5 ms, p99 <= 25 ms' : '-',
@@ -609,6 +612,8 @@ async function scenarioPeer(nats: NatsServer, nc: NatsConnection): Promise<void>
       eventsPerSecond: number;
       streamMessages: number;
       duplicates: number;
+      completed: boolean;
+      seconds: number;
     }>;
   };
   const n = settings.drainRows;
@@ -627,7 +632,11 @@ async function scenarioPeer(nats: NatsServer, nc: NatsConnection): Promise<void>
   const ratio = ours ? ours.eventsPerSecond / peer.eventsPerSecond : undefined;
   rows.push({
     scenario: `Peer: ${peer.library} drain, ${fmt(n)} rows`,
-    result: `${fmt(peer.eventsPerSecond)} events/s (${peer.mode})`,
+    result:
+      `${fmt(peer.eventsPerSecond)} events/s (${peer.mode})` +
+      (peer.completed
+        ? ''
+        : `; stopped at its time cap, ${fmt(peer.seconds)} s, with ${fmt(peer.streamMessages)} published`),
     baseline: ours ? `ours: ${fmt(ours.eventsPerSecond)} events/s (1 relay)` : '-',
     ratio,
     target: 'ours / peer >= 5',

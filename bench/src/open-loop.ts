@@ -2,25 +2,29 @@ import { percentile } from './payload.js';
 
 /**
  * An open-loop load: `send` is called on schedule, `rate` times a second for `durationMs`, whether or
- * not earlier calls have finished (no coordinated omission). `send` resolves true on success; the
- * latencies of successful calls are summarised.
+ * not earlier calls have finished (no coordinated omission). `send` resolves true on success, or a
+ * label for the failure (a status code); the latencies of successful calls are summarised, failures
+ * counted by label (a thrown error by its code).
  */
-export async function runOpenLoop(rate: number, durationMs: number, send: () => Promise<boolean>) {
+export async function runOpenLoop(rate: number, durationMs: number, send: () => Promise<true | string>) {
   const latencies: number[] = [];
   let failures = 0;
+  const failed: Record<string, number> = {};
+  const fail = (label: string) => {
+    failures++;
+    failed[label] = (failed[label] ?? 0) + 1;
+  };
   let sent = 0;
   const inFlight = new Set<Promise<void>>();
   const fire = () => {
     const t0 = performance.now();
     const p = send()
       .then(
-        (ok) => {
-          if (ok) latencies.push(performance.now() - t0);
-          else failures++;
+        (outcome) => {
+          if (outcome === true) latencies.push(performance.now() - t0);
+          else fail(outcome);
         },
-        () => {
-          failures++;
-        },
+        (err: unknown) => fail(String((err as { code?: unknown } | null)?.code ?? err)),
       )
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
@@ -46,6 +50,7 @@ export async function runOpenLoop(rate: number, durationMs: number, send: () => 
     requests: sent,
     ordersPerSecond: latencies.length / seconds,
     non2xx: failures,
+    failed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     max: latencies.at(-1) ?? 0,

@@ -16,7 +16,7 @@ const result = await runOpenLoop(Number(rateArg), Number(durationArg) * 1000, as
   const { order, event } = orderWithEvent(stream, seedOrder());
   await insertOrderWithEvent(db, order, event);
   notifier.hint();
-  return true;
+  return true as const;
 });
 await notifier.settled();
 await db.destroy();

@@ -13,7 +13,7 @@ const body = JSON.stringify(seedOrder());
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 const target = new URL('/orders', url);
 
-function post(): Promise<boolean> {
+function post(): Promise<true | string> {
   return new Promise((resolve, reject) => {
     const req = request(
       target,
@@ -24,9 +24,10 @@ function post(): Promise<boolean> {
       },
       (res) => {
         res.resume();
-        res.on('end', () =>
-          resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300),
-        );
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve(status >= 200 && status < 300 ? true : String(status));
+        });
         res.on('error', reject);
       },
     );
