@@ -46,39 +46,38 @@ export async function waitUntil(
   throw new Error(`timed out after ${timeoutMs} ms`);
 }
 
-export async function startApi(
-  dbUrl: string,
-  stream: string,
+/** Starts an HTTP server process on a free port and waits until its /health answers. */
+async function startHttpServer(
+  entry: string,
+  env: Record<string, string>,
 ): Promise<{ proc: ServiceProcess; url: string }> {
   const port = await freePort();
-  const proc = startNodeProcess('apps/api/dist/main.js', {
-    DATABASE_URL: dbUrl,
-    SERVICE_PORT: String(port),
-    HOST: '127.0.0.1',
-    NATS_STREAM: stream,
-    LOG_LEVEL: 'warn',
-  });
+  const proc = startNodeProcess(entry, { ...env, SERVICE_PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
   return { proc, url };
 }
 
+export function startApi(dbUrl: string, stream: string): Promise<{ proc: ServiceProcess; url: string }> {
+  return startHttpServer('apps/api/dist/main.js', {
+    DATABASE_URL: dbUrl,
+    HOST: '127.0.0.1',
+    NATS_STREAM: stream,
+    LOG_LEVEL: 'warn',
+  });
+}
+
 /** The bare handler (bare-http.ts) with the API's statement, on plain node:http or on Hono: the HTTP ceilings. */
-export async function startBareHttp(
+export function startBareHttp(
   dbUrl: string,
   stream: string,
   mode: 'node' | 'hono',
 ): Promise<{ proc: ServiceProcess; url: string }> {
-  const port = await freePort();
-  const proc = startNodeProcess('bench/dist/bare-http.js', {
+  return startHttpServer('bench/dist/bare-http.js', {
     DATABASE_URL: dbUrl,
-    SERVICE_PORT: String(port),
     NATS_STREAM: stream,
     BARE_HTTP: mode,
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => undefined))?.ok === true, 15_000, 50);
-  return { proc, url };
 }
 
 /** Starts a relay on a free ops port; `url` serves /health, /ready and /metrics once it listens. */
@@ -185,4 +184,21 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   // Fields after the command name, which is in parentheses and may contain spaces: utime is the 12th, stime the 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Machine CPU time (all processes, user + system + irq + softirq) in seconds, from /proc/stat. */
+export async function machineCpuSeconds(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = line.trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
+}
+
+/** Runs `run` and returns its result with the machine CPU (s) and the wall time (s) it took. */
+export async function measureMachineCpu<T>(
+  run: () => Promise<T>,
+): Promise<{ result: T; cpu: number; wall: number }> {
+  const before = await machineCpuSeconds();
+  const t0 = performance.now();
+  const result = await run();
+  return { result, cpu: (await machineCpuSeconds()) - before, wall: (performance.now() - t0) / 1000 };
 }

@@ -6,7 +6,7 @@
 // measured in the same run, because these machines are shared and noisy: the ratio is the result.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createDb, type Db, migrateToLatest } from '@orders/db';
@@ -22,6 +22,7 @@ import {
 import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import {
+  measureMachineCpu,
   processCpuSeconds,
   startApi,
   startBareHttp,
@@ -194,13 +195,14 @@ async function httpLoad(
   connections: number,
 ): Promise<LoadResult & { serverCpuUs: number; machineCpuUs: number }> {
   const server0 = await processCpuSeconds(server.proc.pid);
-  const machine0 = await machineCpuSeconds();
-  const load = await child<LoadResult>('http-load', [server.url, connections, settings.apiSeconds]);
+  const { result: load, cpu } = await measureMachineCpu(() =>
+    child<LoadResult>('http-load', [server.url, connections, settings.apiSeconds]),
+  );
   const perRequest = (seconds: number) => (seconds / Math.max(1, load.requests)) * 1e6;
   return {
     ...load,
     serverCpuUs: perRequest((await processCpuSeconds(server.proc.pid)) - server0),
-    machineCpuUs: perRequest((await machineCpuSeconds()) - machine0),
+    machineCpuUs: perRequest(cpu),
   };
 }
 
@@ -341,13 +343,6 @@ async function scenarioDrain(nats: NatsServer, nc: NatsConnection): Promise<void
   }
 }
 
-/** Machine CPU time (all processes, user + system + softirq) in seconds, from /proc/stat. */
-async function machineCpuSeconds(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = line.trim().split(/\s+/).map(Number);
-  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
-}
-
 /**
  * The CPU budget of a drain: how much machine CPU each event costs for the database half alone
  * (claim + mark, no NATS), for the publish half alone (the raw baseline), and for the relay doing both;
@@ -357,22 +352,18 @@ async function machineCpuSeconds(): Promise<number> {
 async function scenarioBudget(nats: NatsServer, nc: NatsConnection): Promise<void> {
   const n = settings.drainRows;
   const cores = os.cpus().length;
-  const measure = async <T>(run: () => Promise<T>) => {
-    const before = await machineCpuSeconds();
-    const t0 = performance.now();
-    const result = await run();
-    return { result, cpu: (await machineCpuSeconds()) - before, wall: (performance.now() - t0) / 1000 };
-  };
   progress(`budget: claim + mark of ${fmt(n)} rows alone`);
   const t = await freshDatabase();
   const stream = nextStream('budgetrelay');
   await loadBacklog(t.db, stream, n);
-  const database = await measure(() => child<{ rowsPerSecond: number }>('claim-mark-baseline', [t.url, 500]));
+  const database = await measureMachineCpu(() =>
+    child<{ rowsPerSecond: number }>('claim-mark-baseline', [t.url, 500]),
+  );
   progress(`budget: ${fmt(n)} payloads published alone`);
   const rawStream = nextStream('budgetraw');
   await ensureStream(nc, rawStream);
   // The publish half as the relay does it (PubAckInbox).
-  const publish = await measure(() =>
+  const publish = await measureMachineCpu(() =>
     child<{ eventsPerSecond: number }>('publish-baseline', [nats.url, rawStream, n, 500, 'inbox']),
   );
   progress(`budget: the relay draining ${fmt(n)} rows`);
@@ -380,7 +371,7 @@ async function scenarioBudget(nats: NatsServer, nc: NatsConnection): Promise<voi
     t.db,
   );
   await sql`VACUUM ANALYZE outbox`.execute(t.db);
-  const relay = await measure(async () => {
+  const relay = await measureMachineCpu(async () => {
     const proc = await startRelay(t.url, nats.url, stream);
     await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
     await stopAll([proc]);
@@ -520,11 +511,8 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
       // Reading /metrics resets prom-client's event-loop delay summary, so the next read covers the load.
       const before = api ? await apiMetrics(api.url) : undefined;
       const loadStarted = new Date();
-      const cpu0 = await machineCpuSeconds();
-      const result = await load(settings.latencySeconds);
-      const machineBusy =
-        ((await machineCpuSeconds()) - cpu0) /
-        (os.cpus().length * ((Date.now() - loadStarted.getTime()) / 1000));
+      const { result, cpu, wall } = await measureMachineCpu(() => load(settings.latencySeconds));
+      const machineBusy = cpu / (os.cpus().length * wall);
       const server = api ? await apiMetrics(api.url, before) : undefined;
       await waitUntil(() => drained(t.db), 60_000, 20);
       await waitUntil(
