@@ -1,7 +1,7 @@
 // Helpers for the bench scripts (main.ts, soak.ts) that drive the built API and relay against a database
 // and a nats-server of their own.
 import { readFile } from 'node:fs/promises';
-import { createDb, type Db, migrateToLatest } from '@orders/db';
+import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
   databaseUrl,
@@ -151,14 +151,10 @@ export async function verifyExactlyOnce(nc: NatsConnection, stream: string, db: 
   };
 }
 
-/** Outbox rows not yet published (dead rows included: they are not in the stream either). */
+/** Outbox rows no partition cursor has read yet, plus dead letters (not in the stream either). */
 export async function unpublished(db: Db): Promise<number> {
-  const row = await db
-    .selectFrom('outbox')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('published_at', 'is', null)
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
+  const backlog = await outboxBacklog(db);
+  return backlog.pending + backlog.dead;
 }
 
 /** Resident set size of a process in bytes (VmRSS in /proc/<pid>/status), undefined once it is gone. */

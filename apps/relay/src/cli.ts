@@ -25,16 +25,16 @@ const USAGE = `usage: relay <command> [options]
 
 commands:
   status [--json]
-      pending, dead and leased rows, the oldest pending row's age, the last publish,
-      the stream and its duplicate window
+      pending and dead rows, the oldest pending row's age, the partitions and who holds them,
+      the last publish, the stream and its duplicate window
   replay --since <time> [--until <time>] [--event-type <type>] [--dry-run] [--json]
       publish stored (already published) events again, oldest first, for a stream that lost
       data; resumable: run the same command again after an interruption
   requeue-dead [--id <uuid>]...
-      put dead rows (all, or the given ones) back on the claim path with attempts reset
+      put dead letters (all, or the given ones) back in the log, with their original ids
   prune --older-than <duration> [--batch-size <n>]
-      delete published rows created before now - duration, in small batches; unpublished
-      and dead rows are never deleted
+      delete published rows created before now - duration, in small batches; rows no
+      cursor has read and dead letters are never deleted
 
 <time>: an ISO 8601 timestamp (2026-11-26T08:00:00Z) or a duration ago (90m, 12h, 7d)
 <duration>: 90s, 30m, 12h, 7d, 2w, 1h30m`;
@@ -89,9 +89,9 @@ async function status(config: RelayConfig, db: Db, args: readonly string[]): Pro
   const report = {
     pending: outbox.pending,
     dead: outbox.dead,
-    leased: outbox.leased,
+    partitions_held: outbox.held,
     published: outbox.published,
-    oldest_pending_age_seconds: Math.round(outbox.oldestPendingAgeSeconds * 1000) / 1000,
+    oldest_pending_age_seconds: Math.round(outbox.oldestAgeSeconds * 1000) / 1000,
     last_published_at: outbox.lastPublishedAt?.toISOString() ?? null,
     database: redactUrl(config.database.url),
     nats: redactUrl(config.nats.url),
@@ -104,9 +104,9 @@ async function status(config: RelayConfig, db: Db, args: readonly string[]): Pro
     const lines: [string, string][] = [
       ['pending', String(report.pending)],
       ['dead', String(report.dead)],
-      ['leased now', String(report.leased)],
+      ['partitions held', `${report.partitions_held} of ${outbox.partitions.length}`],
       ['published (kept)', String(report.published)],
-      ['oldest pending age', report.pending ? formatDuration(outbox.oldestPendingAgeSeconds * 1000) : '-'],
+      ['oldest pending age', report.pending ? formatDuration(outbox.oldestAgeSeconds * 1000) : '-'],
       ['last published', report.last_published_at ?? 'never'],
       ['database', report.database],
       ['nats', report.nats],
@@ -118,6 +118,12 @@ async function status(config: RelayConfig, db: Db, args: readonly string[]): Pro
       ['stream messages', stream.stream_messages === undefined ? '-' : String(stream.stream_messages)],
     ];
     if (stream.stream_error) lines.push(['stream error', stream.stream_error]);
+    for (const p of outbox.partitions.filter((p) => p.pending > 0)) {
+      lines.push([
+        `  partition ${p.partition}`,
+        `${p.pending} pending, oldest ${formatDuration(p.oldestPendingAgeSeconds * 1000)}, ${p.owner ?? 'no relay'}`,
+      ]);
+    }
     const width = Math.max(...lines.map(([k]) => k.length));
     for (const [k, v] of lines) out(`${k.padEnd(width)}  ${v}`);
   }
@@ -225,7 +231,7 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
     );
     if (windowMs !== undefined && count.olderThanCutoff > 0) {
       say(
-        `warning: ${count.olderThanCutoff} of them were published more than ${formatDuration(windowMs)} ago ` +
+        `warning: ${count.olderThanCutoff} of them were created (so published) more than ${formatDuration(windowMs)} ago ` +
           "(the stream's duplicate window): the stream no longer recognises their ids, so any it still " +
           'holds will arrive a second time; consumers must deduplicate by event id',
       );

@@ -46,7 +46,7 @@ const relay = createRelay({
   nats,
   metrics,
   logger,
-  settings: { relayId, ...config, orphanedLeases: true },
+  settings: { relayId, ...config },
 });
 // Resolved when the relay's session first holds its presence lock (see below).
 const sessionOpened = Promise.withResolvers<void>();

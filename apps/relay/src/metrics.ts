@@ -36,9 +36,34 @@ export function createRelayMetrics(db: Db) {
         if (b) this.set(b.oldestAgeSeconds);
       },
     }),
+    partitionPending: new Gauge({
+      name: 'outbox_partition_pending',
+      help: "Rows committed past each partition's cursor.",
+      labelNames: ['partition'] as const,
+      registers: [registry],
+      async collect() {
+        const b = await readBacklog();
+        if (b) for (const p of b.partitions) this.set({ partition: String(p.partition) }, p.pending);
+      },
+    }),
+    partitionOldestAge: new Gauge({
+      name: 'outbox_partition_oldest_pending_age_seconds',
+      help: "Age of the oldest row past each partition's cursor; 0 when there is none.",
+      labelNames: ['partition'] as const,
+      registers: [registry],
+      async collect() {
+        const b = await readBacklog();
+        if (b) for (const p of b.partitions) this.set({ partition: String(p.partition) }, p.oldestPendingAgeSeconds);
+      },
+    }),
+    partitionsHeld: new Gauge({
+      name: 'outbox_relay_partitions_held',
+      help: 'Partitions of the outbox log this relay holds now.',
+      registers: [registry],
+    }),
     deadRows: new Gauge({
       name: 'outbox_dead_rows',
-      help: 'Outbox rows set aside after RELAY_MAX_ATTEMPTS failures.',
+      help: 'Dead letters: rows moved to outbox_dead after RELAY_MAX_ATTEMPTS failures.',
       registers: [registry],
       async collect() {
         const b = await readBacklog();
@@ -47,17 +72,17 @@ export function createRelayMetrics(db: Db) {
     }),
     published: new Counter({
       name: 'outbox_published_total',
-      help: 'Events acknowledged by JetStream and marked published (duplicates included).',
+      help: 'Events acknowledged by JetStream (duplicates included).',
       registers: [registry],
     }),
     pruned: new Counter({
       name: 'outbox_pruned_total',
-      help: 'Published outbox rows deleted by the retention (OUTBOX_RETENTION).',
+      help: 'Read outbox rows deleted by the retention (OUTBOX_RETENTION).',
       registers: [registry],
     }),
     duplicates: new Counter({
       name: 'outbox_duplicates_total',
-      help: 'PubAcks with duplicate: true: the event was already in the stream (a re-publish after a crash or lost mark).',
+      help: 'PubAcks with duplicate: true: the event was already in the stream (a re-publish after a crash or a failed batch).',
       registers: [registry],
     }),
     failed: new Counter({
@@ -69,25 +94,25 @@ export function createRelayMetrics(db: Db) {
     resolved: new Counter({
       name: 'outbox_resolved_total',
       help:
-        'Rows taken again after their first claim was longer ago than the stream duplicate window, looked up ' +
-        'in the stream before publishing: "found" were already there (marked, not re-sent), "absent" were sent.',
+        'Rows that may have been published longer ago than the stream duplicate window, looked up in the ' +
+        'stream before publishing: "found" were already there (not re-sent), "absent" were sent.',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     dead: new Counter({
       name: 'outbox_dead_total',
-      help: 'Rows marked dead by this process.',
+      help: 'Rows moved to the dead letters by this process.',
       registers: [registry],
     }),
     batchSize: new Histogram({
       name: 'outbox_batch_size',
-      help: 'Rows per claimed batch.',
+      help: 'Rows per batch read from the log.',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
       registers: [registry],
     }),
     batchDuration: new Histogram({
       name: 'outbox_batch_duration_seconds',
-      help: 'Claim, publish and mark of one batch.',
+      help: 'Read and publish of one batch, until every PubAck is in.',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),

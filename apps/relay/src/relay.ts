@@ -1,12 +1,18 @@
 import {
-  type ClaimedEvent,
-  claimOutboxBatch,
+  type CursorWrite,
+  claimPartitions,
+  clearOutboxFailures,
   type Db,
+  type HeldPartition,
   isDatabaseUnavailable,
-  markOutboxPublished,
+  type LogEvent,
+  type LogPosition,
+  type PartitionRead,
   type RowFailure,
+  readOutboxLog,
   recordOutboxFailures,
-  releaseOutboxClaims,
+  releasePartitions,
+  writeCursors,
 } from '@orders/db';
 import type { Logger } from '@orders/logger';
 import { Backoff, sleep } from './backoff.js';
@@ -16,26 +22,24 @@ import { endPublishSpan, relayTracer, startPublishSpan } from './tracing.js';
 
 export interface RelaySettings {
   readonly relayId: string;
+  /** Rows per batch across the partitions this relay holds. */
   readonly batchSize: number;
   readonly pollIntervalMs: number;
+  /** How long a partition stays this relay's without renewal (RELAY_LEASE_MS). */
   readonly leaseMs: number;
   readonly maxAttempts: number;
   readonly retryDelayMs: number;
   readonly backoffMaxMs: number;
-  /** 'aggregate': events of one aggregate are published one after another, in commit order. */
-  readonly ordering: 'aggregate' | 'none';
-  /**
-   * Take leased rows whose relay is gone (holds no presence lock) without waiting for the lease. Only
-   * for a relay whose own session holds its presence lock (OutboxListener does), or it would take its
-   * peers' rows, and they its own.
-   */
-  readonly orphanedLeases?: boolean;
   /** How late a publish may land after it was sent (default 5 s): part of the dedup-window margin. */
   readonly publishTimeoutMs?: number;
+  /** How often the relay takes, renews and gives back partitions (default 1 s). */
+  readonly rebalanceIntervalMs?: number;
 }
 
 /** Clock differences between database, relay and NATS hosts that the stream lookup allows for. */
 const LOOKUP_MARGIN_MS = 10_000;
+/** A partition's share of a batch never drops below this, however many partitions a relay holds. */
+const MIN_PARTITION_BATCH = 32;
 
 export interface RelayDeps {
   readonly db: Db;
@@ -44,28 +48,60 @@ export interface RelayDeps {
   readonly logger: Logger;
   readonly settings: RelaySettings;
   /**
-   * Test hook, called after the PubAcks of a batch and before they are marked. Lets a test crash
-   * the relay at the worst moment (acked, not marked) without racing a SIGKILL against it.
+   * Test hook, called after the PubAcks of a batch and before its cursor moves. Lets a test crash
+   * the relay at the worst moment (acked, cursor not written) without racing a SIGKILL against it.
    */
   readonly afterPublish?: (published: readonly string[]) => Promise<void> | void;
 }
 
+/** What the relay knows of a partition it holds. */
+interface Partition {
+  readonly partition: number;
+  epoch: string;
+  /** Acknowledged by JetStream up to here (as last written, or about to be). */
+  acked: LogPosition;
+  /** Where the next read starts: `acked`, or past the batch in flight. */
+  read: LogPosition;
+  /** How far a publish may have gone beyond `acked`, and since when: see outbox_cursors. */
+  reach: LogPosition | null;
+  reachAtMs: number | null;
+  /**
+   * Re-reading rows a relay may have published (after a takeover or a failed batch): the reads pass
+   * `reach` so those rows come back `uncertain`, until `acked` covers it. `since` is `acked` when the
+   * recovery began.
+   */
+  recovery: { readonly reach: LogPosition; readonly atMs: number; readonly since: LogPosition } | null;
+  /** A row of its own failed: the partition waits until then (epoch ms). */
+  retryAtMs: number;
+}
+
+/** One partition's part of a batch. */
+interface Slice {
+  readonly state: Partition;
+  readonly from: LogPosition;
+  readonly read: PartitionRead;
+}
+
 const encoder = new TextEncoder();
 const tracer = relayTracer();
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * The relay loop: claim the oldest rows, publish them all concurrently, mark what JetStream
- * acknowledged. It keeps going while batches come back full, then waits for a notification or the
- * poll interval. Outages of NATS or PostgreSQL pause it with capped, jittered backoff; it never exits
- * on its own.
+ * The relay loop. It holds some of the outbox's partitions (shared with the other relays through
+ * FOR UPDATE SKIP LOCKED, see claimPartitions) and reads each as a log: the rows committed past its
+ * cursor, in order, with nothing written per row. A batch is published all at once; its cursors move
+ * once every publish of it was acknowledged, and before publishing the relay records how far the batch
+ * reaches, so whoever takes over after a crash knows which rows may be in the stream already. It keeps
+ * going while batches come back full, then waits for a notification or the poll interval. Outages of
+ * NATS or PostgreSQL pause it with capped, jittered backoff; it never exits on its own.
  */
 export function createRelay(deps: RelayDeps) {
   const { db, nats, metrics, settings } = deps;
   const log = deps.logger.child({ component: 'relay' });
   const stopping = new AbortController();
-  // Published and acked, not yet marked because the database failed: marked first when it is back,
-  // so a database blip does not turn into re-publishes.
-  const unmarked = new Set<string>();
+  const held = new Map<number, Partition>();
+  const rebalanceMs = settings.rebalanceIntervalMs ?? 1000;
+  let nextRebalance = 0;
   let woken = false;
   let wake: (() => void) | undefined;
   let running: Promise<void> | undefined;
@@ -76,11 +112,14 @@ export function createRelay(deps: RelayDeps) {
     wake?.();
   }
 
-  /** Waits for a notification, the poll interval, or stop, whichever comes first. */
+  /** Waits for a notification, the poll interval, a partition's retry time, or stop. */
   async function idle(): Promise<void> {
     if (woken || stopping.signal.aborted) return;
+    const retryIn = Math.min(...[...held.values()].map((p) => p.retryAtMs - Date.now()).filter((ms) => ms > 0));
+    const rebalanceIn = nextRebalance - Date.now();
+    const waitMs = Math.max(1, Math.min(settings.pollIntervalMs, retryIn, rebalanceIn));
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, settings.pollIntervalMs);
+      const timer = setTimeout(done, waitMs);
       function done() {
         clearTimeout(timer);
         wake = undefined;
@@ -92,184 +131,282 @@ export function createRelay(deps: RelayDeps) {
     });
   }
 
-  async function flushUnmarked(): Promise<void> {
-    if (unmarked.size === 0) return;
-    const ids = [...unmarked];
-    await markOutboxPublished(db, ids);
-    for (const id of ids) unmarked.delete(id);
+  /** Takes, renews and gives back partitions; new ones start from their cursor as last written. */
+  async function rebalance(): Promise<void> {
+    const claim = await claimPartitions(db, { relayId: settings.relayId, leaseMs: settings.leaseMs });
+    nextRebalance = Date.now() + rebalanceMs;
+    const keep = new Set(claim.held);
+    for (const partition of [...held.keys()]) {
+      if (!keep.has(partition)) {
+        held.delete(partition);
+        log.info({ partition }, 'partition given up');
+      }
+    }
+    for (const taken of claim.acquired) {
+      held.set(taken.partition, fromCursor(taken));
+      log.info(
+        { partition: taken.partition, recovering: taken.reach !== null },
+        taken.reach === null ? 'partition taken' : 'partition taken; re-reading what its last relay may have sent',
+      );
+    }
+    metrics.partitionsHeld.set(held.size);
   }
 
   /*
-   * Batches are pipelined two deep: while batch N waits for its PubAcks and its mark, the claim of
-   * batch N+1 already runs. N+1 is published only after every message of N was handed to the
-   * connection, so the stream still receives rows in claim order. Measured on a 100,000-row backlog
-   * (batch 500): claim ~11 ms, publish ~9 ms, mark ~8 ms per batch; one at a time left the relay
-   * idle 58% of the time at ~16,000 events/s.
+   * Batches are pipelined two deep: while batch N waits for its PubAcks, the read of batch N+1 runs.
+   * N+1 is published only after N is acknowledged and its cursors are written together with N+1's
+   * reach (one statement), so the stream receives each partition's rows in log order. One at a time
+   * left the relay idle more than half the time (measured with the lease-and-mark design, whose
+   * claim, publish and mark each took a third of a batch).
    */
-  let inFlight: Promise<void> | undefined;
+  let inFlight: Promise<Slice[]> | undefined;
 
-  /** Waits for the batch in flight to be acked and marked; rethrows its failure. */
-  async function settle(): Promise<void> {
+  /** Waits for the batch in flight to be acknowledged; its cursors then move in memory. */
+  async function settle(): Promise<Slice[]> {
     const batch = inFlight;
     inFlight = undefined;
-    await batch;
+    return (await batch) ?? [];
   }
 
   /**
-   * Claims a batch and starts publishing it; the previous batch is finished meanwhile. Returns the
-   * number of rows claimed; throws when NATS or the database is unavailable.
+   * Reads a batch and starts publishing it; the previous batch is finished meanwhile. Returns the
+   * number of rows read; throws when NATS or the database is unavailable.
    */
   async function step(): Promise<number> {
-    await flushUnmarked();
-    woken = false; // a notification from here on means "rows may have committed after this claim"
+    if (Date.now() >= nextRebalance || held.size === 0) {
+      await writeSettled(await settle());
+      await rebalance();
+    }
+    woken = false; // a notification from here on means "rows may have committed after this read"
     const started = performance.now();
-    const claiming = claimOutboxBatch(db, {
-      limit: settings.batchSize,
-      leaseMs: settings.leaseMs,
-      relayId: settings.relayId,
-      perAggregateOrder: settings.ordering === 'aggregate',
-      orphanedLeases: settings.orphanedLeases === true,
-    });
-    // Awaited below, after the previous batch; without a handler now, a claim that fails while we
-    // wait (database down) would be an unhandled rejection, which ends a Node process.
-    claiming.catch(() => {});
-    let previousFailure: unknown;
+    const now = Date.now();
+    const ready = [...held.values()].filter((p) => p.retryAtMs <= now);
+    const requested = ready.map((p) => p.read);
+    const limit = Math.max(MIN_PARTITION_BATCH, Math.ceil(settings.batchSize / Math.max(1, ready.length)));
+    const reading = readOutboxLog(
+      db,
+      ready.map((p) => ({ partition: p.partition, from: p.read, reach: p.recovery?.reach ?? null })),
+      limit,
+    );
+    // Awaited below, after the previous batch; without a handler now, a read that fails while we wait
+    // (database down) would be an unhandled rejection, which ends a Node process.
+    reading.catch(() => {});
+    let settled: Slice[];
     try {
-      await settle();
+      settled = await settle();
     } catch (err) {
-      previousFailure = err;
+      // The previous batch hit an outage: this read started past it, so drop it and start again from
+      // what was acknowledged.
+      for (const p of held.values()) restartFromAcked(p);
+      throw err;
     }
-    const rows = await claiming;
-    if (previousFailure !== undefined) {
-      // The previous batch hit an outage: do not publish this one into it.
-      await releaseOutboxClaims(
-        db,
-        rows.map((r) => r.id),
-        settings.relayId,
-      );
-      throw previousFailure;
+    const reads = await reading;
+    const slices: Slice[] = [];
+    let rows = 0;
+    for (const [i, read] of reads.entries()) {
+      const state = ready[i] as Partition;
+      // Taken by another relay meanwhile, or sent back by a failed row of the batch just settled:
+      // this read started from a position that is no longer the partition's.
+      if (held.get(state.partition) !== state || state.read !== requested[i]) continue;
+      if (read.events.length === 0) {
+        // Nothing committed past the position, and nothing is in flight: the position moves on in
+        // memory. A cursor is written only with rows (a restart re-reads an empty window for nothing).
+        state.acked = read.next;
+        state.read = read.next;
+        continue;
+      }
+      slices.push({ state, from: state.read, read });
+      state.read = read.next;
+      rows += read.events.length;
     }
-    if (rows.length === 0) return 0;
+    await writeSettled(settled, slices);
+    if (rows === 0) return 0;
     let alreadyInStream: ReadonlySet<string>;
     try {
-      alreadyInStream = await resolveBeyondWindow(rows);
+      alreadyInStream = await resolveBeyondWindow(slices);
     } catch (err) {
-      await releaseOutboxClaims(
-        db,
-        rows.map((r) => r.id),
-        settings.relayId,
-      );
-      throw new NatsUnavailable('could not look up re-claimed rows in the stream', { cause: err });
+      for (const s of slices) restartFromAcked(s.state);
+      throw new NatsUnavailable('could not look up rows that may be in the stream', { cause: err });
     }
+    const events = slices.flatMap((s) => s.read.events);
     const outcomes = Promise.allSettled(
-      rows.map((row) => (alreadyInStream.has(row.id) ? Promise.resolve() : publishOne(row))),
+      events.map((event) => (alreadyInStream.has(event.id) ? Promise.resolve() : publishOne(event))),
     );
-    inFlight = outcomes.then((o) => finish(rows, o, started));
+    inFlight = outcomes.then((o) => finish(slices, events, o, started));
     // Handled by settle(); this only keeps an unobserved rejection from being reported meanwhile.
     inFlight.catch(() => {});
-    return rows.length;
+    return rows;
   }
 
   /**
-   * Rows taken before, whose first claim is older than the stream's duplicate window (less the publish
-   * timeout): an earlier publish may have been stored and then forgotten by the dedup memory, so a
-   * re-publish would be stored twice. Look their ids up in the stream, from their first claim onwards;
-   * those found are marked without sending. Rows whose first claim is recent enough are left to
-   * Nats-Msg-Id, and nothing is looked up on the normal path (claims = 1).
+   * Writes the cursors of an acknowledged batch and the reach of the next one, in one statement,
+   * before the next one is published. A partition whose write is refused was taken by another relay.
    */
-  async function resolveBeyondWindow(rows: readonly ClaimedEvent[]): Promise<ReadonlySet<string>> {
+  async function writeSettled(settled: readonly Slice[], next: readonly Slice[] = []): Promise<void> {
+    const touched = new Set([...settled.map((s) => s.state), ...next.map((s) => s.state)]);
+    if (touched.size === 0) return;
+    const nextByState = new Map(next.map((s) => [s.state, s]));
+    const nowMs = Date.now();
+    const writes: CursorWrite[] = [];
+    for (const state of touched) {
+      if (state.recovery && reaches(state.acked, state.recovery)) state.recovery = null;
+      const ahead = nextByState.get(state);
+      if (state.recovery) {
+        // Rows up to the old reach may be in the stream since its time: keep saying so.
+        const reachAhead = ahead && reaches(ahead.read.next, state.recovery);
+        state.reach = reachAhead ? ahead.read.next : state.recovery.reach;
+        state.reachAtMs = state.recovery.atMs;
+      } else if (ahead) {
+        state.reach = ahead.read.next;
+        state.reachAtMs = nowMs;
+      } else {
+        state.reach = null;
+        state.reachAtMs = null;
+      }
+      writes.push({
+        partition: state.partition,
+        epoch: state.epoch,
+        acked: state.acked,
+        reach: state.reach,
+        reachAtMs: state.reachAtMs,
+      });
+    }
+    const written = await writeCursors(db, settings.relayId, writes);
+    for (const state of touched) {
+      if (!written.has(state.partition)) {
+        held.delete(state.partition);
+        metrics.partitionsHeld.set(held.size);
+        log.warn({ partition: state.partition }, 'partition taken by another relay; its rows are theirs now');
+      }
+    }
+    // A partition lost between the read and here is not published by this relay.
+    for (const s of next) if (!written.has(s.state.partition)) s.read.events.length = 0;
+  }
+
+  /**
+   * Rows that may be in the stream since longer ago than its duplicate window (less the publish
+   * timeout): a re-publish could be stored twice, so they are looked up in the stream from the time
+   * of the earliest publish that may have sent them; those found are not sent again. Rows within the
+   * window are left to Nats-Msg-Id, and nothing is looked up on the normal path.
+   */
+  async function resolveBeyondWindow(slices: readonly Slice[]): Promise<ReadonlySet<string>> {
     const windowMs = nats.streamDuplicateWindowMs;
     if (windowMs === undefined) return new Set();
     const margin = settings.publishTimeoutMs ?? 5000;
-    const uncertain = rows.filter((r) => r.claims > 1 && r.first_claim_age_ms + margin >= windowMs);
+    const uncertain: { event: LogEvent; sinceMs: number }[] = [];
+    for (const s of slices) {
+      const atMs = s.state.recovery?.atMs;
+      if (atMs === undefined || Date.now() - atMs + margin < windowMs) continue;
+      for (const event of s.read.events) if (event.uncertain) uncertain.push({ event, sinceMs: atMs });
+    }
     if (uncertain.length === 0) return new Set();
     const found = new Set<string>();
-    const bySubject = Map.groupBy(uncertain, (r) => r.subject);
-    for (const [subject, group] of bySubject) {
-      const oldest = Math.max(...group.map((r) => r.first_claim_age_ms));
-      const since = new Date(Date.now() - oldest - LOOKUP_MARGIN_MS);
-      for (const id of await nats.findInStream(subject, since, new Set(group.map((r) => r.id))))
+    for (const [subject, group] of Map.groupBy(uncertain, (u) => u.event.subject)) {
+      const since = new Date(Math.min(...group.map((u) => u.sinceMs)) - LOOKUP_MARGIN_MS);
+      for (const id of await nats.findInStream(subject, since, new Set(group.map((u) => u.event.id))))
         found.add(id);
     }
     metrics.resolved.inc({ outcome: 'found' }, found.size);
     metrics.resolved.inc({ outcome: 'absent' }, uncertain.length - found.size);
     log.info(
       { rows: uncertain.length, found: found.size, windowMs },
-      'looked up rows claimed before, beyond the duplicate window, in the stream',
+      'looked up rows that may have been published beyond the duplicate window',
     );
     return found;
   }
 
-  /** Marks what was acked, records row failures, releases rows that hit an outage. */
+  /**
+   * Once every publish of the batch has an outcome: cursors move past what was acknowledged. A row
+   * that failed for a reason of its own holds its partition at that row (retried after a backoff, dead
+   * after RELAY_MAX_ATTEMPTS); an outage fails the batch, and it is read again from what was acked.
+   */
   async function finish(
-    rows: readonly ClaimedEvent[],
+    slices: readonly Slice[],
+    events: readonly LogEvent[],
     outcomes: readonly PromiseSettledResult<void>[],
     started: number,
-  ): Promise<void> {
-    const published: string[] = [];
-    const transient: string[] = [];
+  ): Promise<Slice[]> {
+    const failedAt = new Map<string, unknown>();
     const failures: RowFailure[] = [];
+    let transient = 0;
     let firstTransient: unknown;
+    const published: string[] = [];
     outcomes.forEach((outcome, i) => {
-      const row = rows[i] as ClaimedEvent;
-      if (outcome.status === 'fulfilled') published.push(row.id);
-      else if (outcome.reason instanceof RowPublishError)
-        failures.push({ id: row.id, error: outcome.reason.message });
+      const event = events[i] as LogEvent;
+      if (outcome.status === 'fulfilled') {
+        published.push(event.id);
+        return;
+      }
+      failedAt.set(event.id, outcome.reason);
+      if (outcome.reason instanceof RowPublishError) failures.push({ id: event.id, error: outcome.reason.message });
       else {
-        transient.push(row.id);
+        transient++;
         firstTransient ??= outcome.reason;
       }
     });
-
     await deps.afterPublish?.(published);
-    for (const id of published) unmarked.add(id);
-    await flushUnmarked();
     metrics.published.inc(published.length);
+    if (transient > 0) {
+      metrics.failed.inc({ kind: 'transient' }, transient);
+      for (const s of slices) restartFromAcked(s.state);
+      throw new NatsUnavailable(`${transient} of ${events.length} publishes failed`, { cause: firstTransient });
+    }
 
+    const acked: Slice[] = [];
+    for (const s of slices) {
+      const firstFailed = s.read.events.findIndex((e) => failedAt.has(e.id));
+      if (firstFailed < 0) {
+        s.state.acked = s.read.next;
+        acked.push(s);
+        continue;
+      }
+      // Acknowledged up to the failed row; from there it is read again (the rows after it that were
+      // published come back as re-publishes, recognised by Nats-Msg-Id).
+      s.state.acked = before(s, firstFailed);
+      restartFromAcked(s.state);
+      acked.push(s);
+    }
     if (failures.length > 0) {
       metrics.failed.inc({ kind: 'row' }, failures.length);
-      const results = await recordOutboxFailures(db, failures, settings);
+      const results = await recordOutboxFailures(db, failures, settings.maxAttempts);
       for (const r of results) {
         const error = failures.find((f) => f.id === r.id)?.error;
         if (r.dead) {
           metrics.dead.inc();
-          log.error(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'outbox row is dead: it will not be retried',
-          );
+          log.error({ outbox_id: r.id, attempts: r.attempts, error }, 'outbox row is dead: moved to outbox_dead');
         } else {
-          log.warn(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'publish failed for this row; will retry',
-          );
+          log.warn({ outbox_id: r.id, attempts: r.attempts, error }, 'publish failed for this row; will retry');
+        }
+        const slice = slices.find((s) => s.read.events.some((e) => e.id === r.id));
+        if (slice && !r.dead) {
+          const delay = Math.min(300_000, settings.retryDelayMs * 2 ** (r.attempts - 1));
+          slice.state.retryAtMs = Math.max(slice.state.retryAtMs, Date.now() + delay);
         }
       }
+    } else {
+      // A row that failed before is read again as uncertain; once it is in the stream, its failure
+      // count is history.
+      const retried = events.filter((e) => e.uncertain).map((e) => e.id);
+      if (retried.length > 0) await clearOutboxFailures(db, retried);
     }
-    if (transient.length > 0) {
-      metrics.failed.inc({ kind: 'transient' }, transient.length);
-      // Not the rows' fault: give them back at once, attempts untouched.
-      await releaseOutboxClaims(db, transient, settings.relayId);
-      throw new NatsUnavailable(`${transient.length} of ${rows.length} publishes failed`, {
-        cause: firstTransient,
-      });
-    }
-
-    metrics.batchSize.observe(rows.length);
+    metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
-    log.debug({ rows: rows.length, published: published.length, failed: failures.length }, 'batch');
+    log.debug({ rows: events.length, published: published.length, failed: failures.length }, 'batch');
+    return acked;
   }
 
-  async function publishOne(row: ClaimedEvent): Promise<void> {
-    const span = startPublishSpan(tracer, row);
+  async function publishOne(event: LogEvent): Promise<void> {
+    const headers = event.headers === '{}' ? NO_HEADERS : (JSON.parse(event.headers) as Record<string, string>);
+    const span = startPublishSpan(tracer, { id: event.id, subject: event.subject, headers });
     try {
       const ack = await nats.publish({
-        id: row.id,
-        subject: row.subject,
-        payload: encoder.encode(row.payload),
-        headers: row.headers,
+        id: event.id,
+        subject: event.subject,
+        payload: encoder.encode(event.payload),
+        headers,
       });
       endPublishSpan(span, { duplicate: ack.duplicate });
-      metrics.commitToAck.observe(Math.max(0, (Date.now() - row.created_at_ms) / 1000));
+      metrics.commitToAck.observe(Math.max(0, (Date.now() - event.createdAtMs) / 1000));
       if (ack.duplicate) metrics.duplicates.inc();
     } catch (err) {
       endPublishSpan(span, { error: err });
@@ -286,26 +423,28 @@ export function createRelay(deps: RelayDeps) {
         continue;
       }
       try {
-        // The batch in flight is finished by the next step, concurrently with its claim, so a row
-        // that commits meanwhile does not wait for the previous batch's mark.
-        const claimed = await step();
+        // The batch in flight is finished by the next step, concurrently with its read, so a row
+        // that commits meanwhile does not wait for the previous batch's cursor write.
+        const read = await step();
         if (!databaseUp) {
           databaseUp = true;
           log.info('database reachable again');
         }
         backoff.reset();
-        // A full batch means there is probably more: keep claiming without waiting.
-        if (claimed < settings.batchSize) await idle();
+        // A full batch means there is probably more: keep reading without waiting.
+        if (read < settings.batchSize) await idle();
       } catch (err) {
         const delay = backoff.next();
         if (err instanceof NatsUnavailable) {
-          log.warn({ err, retryInMs: delay }, 'nats unavailable; rows released, retrying');
+          log.warn({ err, retryInMs: delay }, 'nats unavailable; the batch will be read again');
         } else if (isDatabaseUnavailable(err)) {
           if (databaseUp) log.warn({ err, retryInMs: delay }, 'database unavailable; retrying');
           databaseUp = false;
         } else {
           log.error({ err, retryInMs: delay }, 'relay batch failed; retrying');
         }
+        // Whatever failed, the next step starts with a fresh look at which partitions are ours.
+        nextRebalance = 0;
         await sleep(delay, signal);
       }
     }
@@ -318,33 +457,106 @@ export function createRelay(deps: RelayDeps) {
     },
     /** Wake-up hint: rows may be waiting (LISTEN/NOTIFY). */
     notify,
-    /** Stops claiming, lets the batch in flight finish (publish, mark), then resolves. Idempotent. */
+    /**
+     * Stops reading, lets the batch in flight finish (publish, cursor), then gives the partitions
+     * back so another relay takes them at once. Idempotent.
+     */
     async stop(): Promise<void> {
       stopping.abort();
       await running;
       try {
-        await settle();
-      } catch {
-        // An outage during the last batch: its rows were released for the next relay.
+        await writeSettled(await settle());
+      } catch (err) {
+        log.warn({ err }, 'could not finish the last batch before stopping; it will be read again');
       }
       try {
-        await flushUnmarked();
+        await releasePartitions(db, settings.relayId);
       } catch (err) {
-        log.warn(
-          { err, unmarked: unmarked.size },
-          'could not mark acked rows before stopping; they will be re-published as duplicates',
-        );
+        log.warn({ err }, 'could not give the partitions back; they return when the lease ends');
       }
+      held.clear();
     },
     /** True while the database answered the last batch. */
     get databaseUp(): boolean {
       return databaseUp;
     },
+    /** The partitions this relay holds now. */
+    get partitions(): readonly number[] {
+      return [...held.keys()].sort((a, b) => a - b);
+    },
   };
 }
 export type Relay = ReturnType<typeof createRelay>;
 
-/** A batch could not be published because NATS was unavailable; its rows were released. */
+/** A batch could not be published because NATS was unavailable; it will be read again. */
 export class NatsUnavailable extends Error {
   override name = 'NatsUnavailable';
+}
+
+function fromCursor(taken: HeldPartition): Partition {
+  const state: Partition = {
+    partition: taken.partition,
+    epoch: taken.epoch,
+    acked: taken.acked,
+    read: taken.acked,
+    reach: taken.reach,
+    reachAtMs: taken.reachAtMs,
+    recovery: null,
+    retryAtMs: 0,
+  };
+  if (taken.reach !== null) beginRecovery(state, taken.reach, taken.reachAtMs ?? Date.now());
+  return state;
+}
+
+/** Reads start again from what was acknowledged; what went beyond it may be in the stream. */
+function restartFromAcked(state: Partition): void {
+  if (state.reach !== null && !state.recovery) beginRecovery(state, state.reach, state.reachAtMs ?? Date.now());
+  state.read = state.recovery ? pinned(state.acked, state.recovery.reach) : state.acked;
+}
+
+function beginRecovery(state: Partition, reach: LogPosition, atMs: number): void {
+  state.recovery = { reach, atMs, since: state.acked };
+  state.read = pinned(state.acked, reach);
+}
+
+/*
+ * A reach is one read ahead of the acknowledged position it was written with. When it stops inside a
+ * window, the re-read must walk that same window (same target snapshot), so that "up to the reach" is
+ * the same rows in the same order; a fresh target would add rows committed since, in between.
+ */
+function pinned(acked: LogPosition, reach: LogPosition): LogPosition {
+  if (acked.target === null && reach.target !== null && reach.snapshot === acked.snapshot) {
+    return { ...acked, target: reach.target };
+  }
+  return acked;
+}
+
+/**
+ * Has a position gone past every row the recovery's reach may cover? A reach ending a window (no
+ * target) is passed once the position leaves the window where the recovery began: the next window
+ * boundary is that window's end, or a snapshot taken later. A reach inside a window is passed once
+ * the position leaves that window or is at or after it in (xid, seq) order.
+ */
+function reaches(position: LogPosition, recovery: NonNullable<Partition['recovery']>): boolean {
+  const { reach, since } = recovery;
+  if (reach.target === null) return position.snapshot !== since.snapshot;
+  if (position.snapshot !== reach.snapshot) return true;
+  return position.target === reach.target && position.afterXid !== null && !isBefore(position, reach);
+}
+
+/** Is position `a` strictly before `b` in the (xid, seq) order of one window? */
+function isBefore(a: LogPosition, b: LogPosition): boolean {
+  const ax = BigInt(a.afterXid ?? '0');
+  const bx = BigInt(b.afterXid ?? '0');
+  if (ax !== bx) return ax < bx;
+  return BigInt(a.afterSeq ?? '0') < BigInt(b.afterSeq ?? '0');
+}
+
+/** The position just before the `index`-th row of a slice. */
+function before(slice: Slice, index: number): LogPosition {
+  if (index === 0) return slice.from;
+  const previous = slice.read.events[index - 1] as LogEvent;
+  const next = slice.read.next;
+  const target = next.target ?? next.snapshot;
+  return { snapshot: slice.from.snapshot, target, afterXid: previous.xid, afterSeq: previous.seq };
 }

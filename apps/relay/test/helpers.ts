@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Db } from '@orders/db';
+import { type Db, outboxBacklog } from '@orders/db';
 import { freePort, type NatsServer, REPO_ROOT, type ServiceProcess, startNodeProcess } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
@@ -115,15 +115,11 @@ export function countsById(messages: readonly StoredMessage[]): Map<string, numb
   return counts;
 }
 
-/** Waits until no outbox row is left unpublished (every publish acknowledged and marked). */
+/** Waits until every partition's cursor has read every outbox row (every publish acknowledged). */
 export async function waitAllMarked(db: Db, timeoutMs = 30_000): Promise<void> {
   await waitFor(
-    'every outbox row marked published',
-    async () => {
-      const { rows } = await sql<{ n: number }>`
-        SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.execute(db);
-      return rows[0]?.n === 0;
-    },
+    "every outbox row read by its partition's cursor",
+    async () => (await outboxBacklog(db)).pending === 0,
     timeoutMs,
     50,
   );

@@ -165,7 +165,6 @@ const relaySchema = databaseSchema.extend({
   RELAY_BACKOFF_MAX_MS: positiveInt.default(10_000),
   RELAY_DUPLICATE_WINDOW_MS: positiveInt.min(100).default(120_000),
   RELAY_LISTEN: booleanFlag.default(true),
-  RELAY_ORDERING: z.enum(['aggregate', 'none']).default('aggregate'),
   OUTBOX_RETENTION: duration.default(7 * 86_400_000),
   OUTBOX_PRUNE_INTERVAL_MS: positiveInt.min(1000).default(600_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
@@ -200,8 +199,6 @@ export interface RelayConfig {
   readonly backoffMaxMs: number;
   readonly duplicateWindowMs: number;
   readonly listen: boolean;
-  /** `aggregate`: one order's events reach the stream in commit order, even with several relays. */
-  readonly ordering: 'aggregate' | 'none';
   /** Published rows older than this are deleted by the relay in small batches; 0 keeps them forever. */
   readonly retentionMs: number;
   readonly pruneIntervalMs: number;
@@ -344,7 +341,6 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
     duplicateWindowMs: e.RELAY_DUPLICATE_WINDOW_MS,
     listen: e.RELAY_LISTEN,
-    ordering: e.RELAY_ORDERING,
     retentionMs: e.OUTBOX_RETENTION,
     pruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

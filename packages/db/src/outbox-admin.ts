@@ -4,67 +4,122 @@ import type { Database } from './schema.js';
 // Operator queries on the outbox, used by `relay status|replay|requeue-dead|prune` and by the relay's
 // own retention. None of them is on the publish path.
 
-export interface OutboxStatus {
-  /** Rows waiting to be published (not dead). */
+/** One partition of the log: who reads it and how far behind it is. */
+export interface PartitionStatus {
+  readonly partition: number;
+  /** The relay holding it, or null. */
+  readonly owner: string | null;
+  /** Rows committed past its cursor. */
   readonly pending: number;
-  /** Rows set aside after RELAY_MAX_ATTEMPTS failures. */
-  readonly dead: number;
-  readonly published: number;
-  /** Age of the oldest pending row, in seconds (0 when nothing is pending). */
+  /** Age of its oldest pending row, in seconds (0 when nothing is pending). */
   readonly oldestPendingAgeSeconds: number;
-  /** When the most recent publish was marked, if any row was ever published. */
+  /** When its cursor was last written (a batch acknowledged), if ever. */
+  readonly lastWrittenAt: Date | null;
+}
+
+/*
+ * The rows each partition's cursor has not read, walked the way the relay reads them: the
+ * transactions its snapshot saw in progress (one index probe each), then everything from the
+ * snapshot's xmax on. That is the backlog alone, however many read rows retention keeps and however
+ * old a transaction is still open elsewhere.
+ */
+const PENDING_BY_PARTITION = sql<{
+  partition: number;
+  owner: string | null;
+  pending: number;
+  oldest_age: number | null;
+  written_at: Date | null;
+}>`
+  SELECT c.partition, c.owner, count(w.xid)::int AS pending,
+         extract(epoch FROM now() - min(w.created_at))::float8 AS oldest_age, c.written_at
+  FROM outbox_cursor AS c
+  LEFT JOIN LATERAL (
+    SELECT o.xid, o.seq, o.created_at
+    FROM pg_snapshot_xip(c.acked_snapshot) AS x(xid) JOIN outbox AS o ON o.partition = c.partition AND o.xid = x.xid
+    UNION ALL
+    SELECT o.xid, o.seq, o.created_at FROM outbox AS o
+    WHERE o.partition = c.partition AND o.xid >= pg_snapshot_xmax(c.acked_snapshot)
+  ) AS w ON NOT outbox_position_covers(w.xid, w.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid,
+                                       c.acked_after_seq)
+  GROUP BY c.partition, c.owner, c.written_at
+  ORDER BY c.partition`;
+
+/** Each partition's backlog and reader. */
+export async function outboxPartitions(db: Kysely<Database>): Promise<PartitionStatus[]> {
+  const { rows } = await PENDING_BY_PARTITION.execute(db);
+  return rows.map((r) => ({
+    partition: r.partition,
+    owner: r.owner,
+    pending: r.pending,
+    oldestPendingAgeSeconds: Math.max(0, r.oldest_age ?? 0),
+    lastWrittenAt: r.written_at,
+  }));
+}
+
+/** The backlog the relays still have to publish: size, age of its oldest row, dead letters. */
+export interface OutboxBacklog {
+  readonly pending: number;
+  readonly oldestAgeSeconds: number;
+  readonly dead: number;
+  readonly partitions: readonly PartitionStatus[];
+}
+
+export async function outboxBacklog(db: Kysely<Database>): Promise<OutboxBacklog> {
+  const [partitions, dead] = await Promise.all([
+    outboxPartitions(db),
+    sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_dead`.execute(db),
+  ]);
+  return {
+    pending: partitions.reduce((sum, p) => sum + p.pending, 0),
+    oldestAgeSeconds: Math.max(0, ...partitions.map((p) => p.oldestPendingAgeSeconds)),
+    dead: dead.rows[0]?.n ?? 0,
+    partitions,
+  };
+}
+
+export interface OutboxStatus extends OutboxBacklog {
+  /** Rows read and still kept (until retention deletes them). */
+  readonly published: number;
+  /** When a relay last wrote a cursor (acknowledged a batch), if ever. */
   readonly lastPublishedAt: Date | null;
-  /** Rows currently leased by a relay (being published now, or by a relay that died). */
-  readonly leased: number;
+  /** Partitions held by a relay now. */
+  readonly held: number;
 }
 
 export async function outboxStatus(db: Kysely<Database>): Promise<OutboxStatus> {
-  const { rows } = await sql<{
-    pending: number;
-    dead: number;
-    published: string;
-    oldest_age: number | null;
-    last_published_at: Date | null;
-    leased: number;
-  }>`
-    SELECT
-      (SELECT count(*)::int FROM outbox WHERE published_at IS NULL AND dead_at IS NULL) AS pending,
-      (SELECT count(*)::int FROM outbox WHERE dead_at IS NOT NULL) AS dead,
-      (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL) AS published,
-      (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox
-        WHERE published_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT 1) AS oldest_age,
-      (SELECT max(published_at) FROM outbox) AS last_published_at,
-      (SELECT count(*)::int FROM outbox
-        WHERE published_at IS NULL AND dead_at IS NULL AND locked_until > now()) AS leased`.execute(db);
+  const backlog = await outboxBacklog(db);
+  const { rows } = await sql<{ total: string; held: number; last: Date | null }>`
+    SELECT (SELECT count(*) FROM outbox) AS total,
+           (SELECT count(*)::int FROM outbox_partitions WHERE owner IS NOT NULL AND lease_until > now()) AS held,
+           (SELECT max(written_at) FROM outbox_cursor WHERE written_by NOT LIKE 'migration %') AS last`.execute(db);
   const row = rows[0];
   return {
-    pending: row?.pending ?? 0,
-    dead: row?.dead ?? 0,
-    published: Number(row?.published ?? 0),
-    oldestPendingAgeSeconds: Math.max(0, row?.oldest_age ?? 0),
-    lastPublishedAt: row?.last_published_at ?? null,
-    leased: row?.leased ?? 0,
+    ...backlog,
+    published: Number(row?.total ?? 0) - backlog.pending,
+    lastPublishedAt: row?.last ?? null,
+    held: row?.held ?? 0,
   };
 }
 
 /**
- * Puts dead rows back on the claim path: attempts start again from 0, the last error is kept for the
- * record. With ids, only those rows (dead ones; others are left alone). Returns the ids requeued.
+ * Puts dead letters back in the log with their original ids: each becomes a new row (a new
+ * transaction, so the end of its partition's log), read and published like any other. With ids, only
+ * those. Returns the ids requeued.
  */
 export async function requeueDeadRows(db: Kysely<Database>, ids?: readonly string[]): Promise<string[]> {
-  const filter = ids === undefined ? sql`` : sql`AND id = ANY(${ids}::uuid[])`;
+  const filter = ids === undefined ? sql`` : sql`WHERE id = ANY(${ids}::uuid[])`;
   const { rows } = await sql<{ id: string }>`
-    UPDATE outbox
-    SET dead_at = NULL, attempts = 0, locked_until = NULL, locked_by = NULL
-    WHERE dead_at IS NOT NULL AND published_at IS NULL ${filter}
+    WITH revived AS (DELETE FROM outbox_dead ${filter} RETURNING *)
+    INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, subject, payload, headers, created_at)
+    SELECT id, aggregate_type, aggregate_id, event_type, subject, payload, headers, created_at
+    FROM revived ORDER BY created_at, id
     RETURNING id`.execute(db);
   return rows.map((r) => r.id);
 }
 
 /**
- * Deletes up to `batchSize` published rows created before `before`, in one short transaction that skips
- * rows another session holds. Unpublished and dead rows are never touched. Returns how many it deleted;
- * call it until it returns less than `batchSize`.
+ * Deletes up to `batchSize` rows created before `before` that their partition's cursor has read (a
+ * row no cursor has passed is never deleted). Returns how many outbox rows it deleted; call it until it returns less than `batchSize`.
  */
 export async function pruneOutboxBatch(
   db: Kysely<Database>,
@@ -74,10 +129,18 @@ export async function pruneOutboxBatch(
   const result = await sql`
     DELETE FROM outbox
     WHERE id IN (
-      SELECT id FROM outbox
-      WHERE created_at < ${before} AND published_at IS NOT NULL
-      LIMIT ${batchSize}
-      FOR UPDATE SKIP LOCKED)`.execute(db);
+      SELECT o.id FROM outbox AS o JOIN outbox_cursor AS c USING (partition)
+      WHERE o.created_at < ${before}
+        AND outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid, c.acked_after_seq)
+      LIMIT ${batchSize})`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/** Deletes every cursor record but the latest of each partition (the latest is the cursor). */
+export async function pruneCursorRecords(db: Kysely<Database>): Promise<number> {
+  const result = await sql`
+    DELETE FROM outbox_cursors AS old USING outbox_cursor AS c
+    WHERE old.partition = c.partition AND old.id < c.cursor_id`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
@@ -93,6 +156,7 @@ export async function pruneOutbox(
   } = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? 2000;
+  await pruneCursorRecords(db);
   let total = 0;
   for (;;) {
     if (options.signal?.aborted) return total;
@@ -132,22 +196,27 @@ export interface ReplayRow {
   readonly subject: string;
   readonly payload: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly published_at: Date;
 }
 
+// A replay sends rows their partition's cursor has read (published), never ones still ahead of it.
 const replayFilter = (range: { since: Date; until: Date; eventType: string | null }) => sql`
-  published_at IS NOT NULL AND created_at >= ${range.since} AND created_at < ${range.until}
-  ${range.eventType === null ? sql`` : sql`AND event_type = ${range.eventType}`}`;
+  o.created_at >= ${range.since} AND o.created_at < ${range.until}
+  ${range.eventType === null ? sql`` : sql`AND o.event_type = ${range.eventType}`}
+  AND outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid, c.acked_after_seq)`;
 
-/** How many events a replay of the range would send, and how many of them were published before `cutoff`. */
+/**
+ * How many events a replay of the range would send, and how many of them were created before `cutoff`
+ * (published then or later: rows no cursor has passed are not sent, so those are the ones whose
+ * publish may be older than the stream's duplicate window).
+ */
 export async function countReplay(
   db: Kysely<Database>,
   range: { since: Date; until: Date; eventType: string | null },
   cutoff: Date,
 ): Promise<{ total: number; olderThanCutoff: number }> {
   const { rows } = await sql<{ total: number; older: number }>`
-    SELECT count(*)::int AS total, count(*) FILTER (WHERE published_at < ${cutoff})::int AS older
-    FROM outbox WHERE ${replayFilter(range)}`.execute(db);
+    SELECT count(*)::int AS total, count(*) FILTER (WHERE o.created_at < ${cutoff})::int AS older
+    FROM outbox AS o JOIN outbox_cursor AS c USING (partition) WHERE ${replayFilter(range)}`.execute(db);
   return { total: rows[0]?.total ?? 0, olderThanCutoff: rows[0]?.older ?? 0 };
 }
 
@@ -186,9 +255,10 @@ export async function nextReplayRows(
   limit: number,
 ): Promise<ReplayRow[]> {
   const { rows } = await sql<ReplayRow>`
-    SELECT id, seq, subject, payload::text AS payload, headers, published_at FROM outbox
-    WHERE ${replayFilter(replay)} AND seq > ${afterSeq}
-    ORDER BY seq
+    SELECT o.id, o.seq, o.subject, o.payload::text AS payload, o.headers
+    FROM outbox AS o JOIN outbox_cursor AS c USING (partition)
+    WHERE ${replayFilter(replay)} AND o.seq > ${afterSeq}
+    ORDER BY o.seq
     LIMIT ${limit}`.execute(db);
   return rows;
 }

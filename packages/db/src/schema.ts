@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+import type { ColumnType, JSONColumnType } from 'kysely';
 
 /** Order statuses, in the contract's order. */
 export const ORDER_STATUSES = ['draft', 'placed', 'cancelled', 'shipped', 'completed'] as const;
@@ -38,14 +38,10 @@ export interface OutboxTable {
   payload: JSONColumnType<JsonObject, string, string>;
   headers: JSONColumnType<Record<string, string>, string | undefined, string>;
   created_at: ColumnType<Date, Date | undefined, never>;
-  published_at: ColumnType<Date | null, never, Date | null>;
-  attempts: Generated<number>;
-  last_error: string | null;
-  locked_until: ColumnType<Date | null, never, Date | null>;
-  locked_by: ColumnType<string | null, never, string | null>;
-  first_claimed_at: ColumnType<Date | null, never, Date | null>;
-  claims: Generated<number>;
-  dead_at: ColumnType<Date | null, never, Date | null>;
+  /** The inserting transaction's id (xid8, as text), set by the column default. */
+  xid: ColumnType<string, never, never>;
+  /** hash(aggregate) mod 16, a generated column: the partition whose cursor reads the row. */
+  partition: ColumnType<number, never, never>;
 }
 
 export interface IdempotencyKeysTable {
