@@ -29,6 +29,9 @@ CREATE TABLE outbox_partitions (
   epoch       bigint      NOT NULL DEFAULT 0
 );
 INSERT INTO outbox_partitions (partition) SELECT generate_series(0, 15);
+-- Statistics from the start: unanalyzed, the planner assumes a thousand rows here and plans the
+-- per-partition queries as if there were that many partitions.
+ANALYZE outbox_partitions;
 
 -- Cursors, insert-only: a relay appends a record per batch and the latest record of a partition is its
 -- cursor. Updating one row per partition instead would leave a new version per batch, and behind an old

@@ -83,10 +83,29 @@ describe('the outbox row', () => {
         event_type: 'order_created',
         subject: 'orders.order_created',
         headers: {},
-        published_at: null,
-        attempts: 0,
-        last_error: null,
+        xid: expect.stringMatching(/^[1-9]\d*$/),
+        partition: expect.any(Number),
       });
+      // Written in the order's own transaction (the row's xid is the one that inserted the order), in
+      // its aggregate's partition, waiting for that partition's cursor (not published), never failed.
+      const { rows: facts } = await sql<{
+        same_transaction: boolean;
+        partition: number;
+        pending: boolean;
+        failures: number;
+        dead: number;
+      }>`
+        SELECT (o.xid::text::bigint % 4294967296) = r.xmin::text::bigint AS same_transaction,
+               ((hashtext('order/' || ${order.id}) & 2147483647) % 16)::int AS partition,
+               NOT outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid,
+                                          c.acked_after_seq) AS pending,
+               (SELECT count(*)::int FROM outbox_failures AS f WHERE f.id = o.id) AS failures,
+               (SELECT count(*)::int FROM outbox_dead AS d WHERE d.id = o.id) AS dead
+        FROM outbox AS o JOIN outbox_cursor AS c USING (partition) JOIN orders AS r ON r.id::text = o.aggregate_id
+        WHERE o.id = ${row?.id}`.execute(db);
+      expect(facts).toEqual([
+        { same_transaction: true, partition: row?.partition, pending: true, failures: 0, dead: 0 },
+      ]);
       expect(row?.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(row?.id).not.toBe(order.id);
       expect(row?.payload).toEqual(contractEvent(order));

@@ -60,7 +60,8 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const db = createDb(
     { ...config.database, poolSize: 2 },
-    { logger, applicationName: `${config.serviceName}-relay-cli` },
+    // JIT off as in the relay (main.ts): status reads the backlog with the relay's own query.
+    { logger, applicationName: `${config.serviceName}-relay-cli`, sessionSettings: { jit: 'off' } },
   );
   try {
     switch (command) {

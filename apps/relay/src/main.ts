@@ -30,7 +30,13 @@ const relayId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
 const logger = createLogger({ name: `${config.serviceName}-relay`, level: config.logLevel }).child({
   relay_id: relayId,
 });
-const db = createDb(config.database, { logger, applicationName: `${config.serviceName}-relay` });
+// JIT off: the relay's statements are short and run thousands of times. The backlog query's estimate
+// crossed jit_above_cost on a 50,000-row backlog and JIT compilation took 1.3 of its 1.4 s (37 ms without).
+const db = createDb(config.database, {
+  logger,
+  applicationName: `${config.serviceName}-relay`,
+  sessionSettings: { jit: 'off' },
+});
 const metrics = createRelayMetrics(db);
 const nats = new NatsLink({
   ...config.nats,

@@ -73,6 +73,8 @@ interface Partition {
   recovery: { readonly reach: LogPosition; readonly atMs: number; readonly since: LogPosition } | null;
   /** A row of its own failed: the partition waits until then (epoch ms). */
   retryAtMs: number;
+  /** Its last read filled its share of the batch: more is probably waiting. */
+  busy: boolean;
 }
 
 /** One partition's part of a batch. */
@@ -169,10 +171,11 @@ export function createRelay(deps: RelayDeps) {
   }
 
   /**
-   * Reads a batch and starts publishing it; the previous batch is finished meanwhile. Returns the
-   * number of rows read; throws when NATS or the database is unavailable.
+   * Reads a batch and starts publishing it; the previous batch is finished meanwhile. Returns whether
+   * a partition had more rows than it was given room for; throws when NATS or the database is
+   * unavailable.
    */
-  async function step(): Promise<number> {
+  async function step(): Promise<boolean> {
     if (Date.now() >= nextRebalance || held.size === 0) {
       await writeSettled(await settle());
       await rebalance();
@@ -182,7 +185,10 @@ export function createRelay(deps: RelayDeps) {
     const now = Date.now();
     const ready = [...held.values()].filter((p) => p.retryAtMs <= now);
     const requested = ready.map((p) => p.read);
-    const limit = Math.max(MIN_PARTITION_BATCH, Math.ceil(settings.batchSize / Math.max(1, ready.length)));
+    // The batch is shared by the partitions that had more than their share last time (all of them
+    // when none had): a backlog left in a few partitions still drains a full batch per step.
+    const busy = ready.filter((p) => p.busy).length || ready.length;
+    const limit = Math.max(MIN_PARTITION_BATCH, Math.ceil(settings.batchSize / Math.max(1, busy)));
     const reading = readOutboxLog(
       db,
       ready.map((p) => ({ partition: p.partition, from: p.read, reach: p.recovery?.reach ?? null })),
@@ -203,8 +209,11 @@ export function createRelay(deps: RelayDeps) {
     const reads = await reading;
     const slices: Slice[] = [];
     let rows = 0;
+    let more = false;
     for (const [i, read] of reads.entries()) {
       const state = ready[i] as Partition;
+      state.busy = read.events.length >= limit;
+      more ||= state.busy;
       // Taken by another relay meanwhile, or sent back by a failed row of the batch just settled:
       // this read started from a position that is no longer the partition's.
       if (held.get(state.partition) !== state || state.read !== requested[i]) continue;
@@ -220,7 +229,7 @@ export function createRelay(deps: RelayDeps) {
       rows += read.events.length;
     }
     await writeSettled(settled, slices);
-    if (rows === 0) return 0;
+    if (rows === 0) return more;
     let alreadyInStream: ReadonlySet<string>;
     try {
       alreadyInStream = await resolveBeyondWindow(slices);
@@ -235,7 +244,7 @@ export function createRelay(deps: RelayDeps) {
     inFlight = outcomes.then((o) => finish(slices, events, o, started));
     // Handled by settle(); this only keeps an unobserved rejection from being reported meanwhile.
     inFlight.catch(() => {});
-    return rows;
+    return more;
   }
 
   /**
@@ -414,25 +423,45 @@ export function createRelay(deps: RelayDeps) {
     }
   }
 
+  /** Finishes what is in flight as far as it can and gives every partition back. */
+  async function letGo(): Promise<void> {
+    try {
+      await writeSettled(await settle());
+    } catch (err) {
+      log.warn({ err }, 'could not finish the last batch; it will be read again');
+    }
+    if (held.size === 0) return;
+    try {
+      await releasePartitions(db, settings.relayId);
+      log.info({ partitions: held.size }, 'partitions given back');
+    } catch (err) {
+      log.warn({ err }, 'could not give the partitions back; they return when the lease ends');
+    }
+    held.clear();
+    metrics.partitionsHeld.set(0);
+  }
+
   async function loop(): Promise<void> {
     const backoff = new Backoff(100, settings.backoffMaxMs);
     const signal = stopping.signal;
     while (!signal.aborted) {
       if (!nats.ready) {
+        // Nothing of ours can be published: let the other relays have our partitions meanwhile.
+        await letGo();
         await nats.waitReady(signal);
         continue;
       }
       try {
         // The batch in flight is finished by the next step, concurrently with its read, so a row
         // that commits meanwhile does not wait for the previous batch's cursor write.
-        const read = await step();
+        const more = await step();
         if (!databaseUp) {
           databaseUp = true;
           log.info('database reachable again');
         }
         backoff.reset();
-        // A full batch means there is probably more: keep reading without waiting.
-        if (read < settings.batchSize) await idle();
+        // A partition that filled its share has more waiting: keep reading without waiting.
+        if (!more) await idle();
       } catch (err) {
         const delay = backoff.next();
         if (err instanceof NatsUnavailable) {
@@ -464,17 +493,7 @@ export function createRelay(deps: RelayDeps) {
     async stop(): Promise<void> {
       stopping.abort();
       await running;
-      try {
-        await writeSettled(await settle());
-      } catch (err) {
-        log.warn({ err }, 'could not finish the last batch before stopping; it will be read again');
-      }
-      try {
-        await releasePartitions(db, settings.relayId);
-      } catch (err) {
-        log.warn({ err }, 'could not give the partitions back; they return when the lease ends');
-      }
-      held.clear();
+      await letGo();
     },
     /** True while the database answered the last batch. */
     get databaseUp(): boolean {
@@ -503,6 +522,7 @@ function fromCursor(taken: HeldPartition): Partition {
     reachAtMs: taken.reachAtMs,
     recovery: null,
     retryAtMs: 0,
+    busy: false,
   };
   if (taken.reach !== null) beginRecovery(state, taken.reach, taken.reachAtMs ?? Date.now());
   return state;

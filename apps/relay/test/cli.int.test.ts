@@ -7,10 +7,13 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
   insertBacklog,
+  makeDead,
+  markAllRead,
   natsClient,
   readStream,
   startRelay,
   streamCount,
+  unreadIds,
   waitAllMarked,
   waitFor,
 } from './helpers.js';
@@ -33,7 +36,8 @@ let counter = 0;
 beforeEach(async () => {
   // A stream of its own per test, so tests never see each other's messages.
   stream = `cli${++counter}`;
-  await sql`TRUNCATE outbox, outbox_replays`.execute(tdb.db);
+  await sql`TRUNCATE outbox, outbox_dead, outbox_failures, outbox_replays`.execute(tdb.db);
+  await sql`UPDATE outbox_partitions SET owner = NULL, lease_until = NULL`.execute(tdb.db);
 });
 
 interface CliResult {
@@ -103,21 +107,25 @@ async function publishWithRelay(n: number): Promise<string[]> {
 }
 
 describe('relay status', () => {
-  it('reports pending, dead, leased and published rows, the oldest pending age, the stream and its window', async () => {
+  it('reports pending, dead, published rows, partitions held, the oldest pending age, the stream and its window', async () => {
     await createStream(90_000);
-    await insertBacklog(tdb.db, 5, { stream });
-    await sql`UPDATE outbox SET created_at = now() - interval '10 minutes' WHERE id = (SELECT id FROM outbox ORDER BY seq LIMIT 1)`.execute(
+    // One row read by its partition's cursor (published), then four committed after the cursor moved.
+    await insertBacklog(tdb.db, 1, { stream });
+    await markAllRead(tdb.db);
+    const later = await insertBacklog(tdb.db, 4, { stream });
+    await sql`UPDATE outbox SET created_at = now() - interval '10 minutes' WHERE id = ${later[0]}`.execute(
       tdb.db,
     );
-    await sql`UPDATE outbox SET dead_at = now(), attempts = 10 WHERE id = (SELECT id FROM outbox ORDER BY seq DESC LIMIT 1)`.execute(
-      tdb.db,
-    );
-    await sql`UPDATE outbox SET published_at = now() WHERE id = (SELECT id FROM outbox ORDER BY seq OFFSET 1 LIMIT 1)`.execute(
-      tdb.db,
-    );
-    await sql`UPDATE outbox SET locked_until = now() + interval '1 minute', locked_by = 'r1' WHERE id = (SELECT id FROM outbox ORDER BY seq OFFSET 2 LIMIT 1)`.execute(
-      tdb.db,
-    );
+    await makeDead(tdb.db, [later[3] ?? '']);
+    // The oldest pending row's partition is held by relay r1 (live lease); another partition's lease
+    // has run out: it is not held any more.
+    const { rows: oldest } = await sql<{ partition: number }>`
+      SELECT partition FROM outbox WHERE id = ${later[0]}`.execute(tdb.db);
+    const heldPartition = oldest[0]?.partition ?? 0;
+    await sql`UPDATE outbox_partitions SET owner = 'r1', lease_until = now() + interval '1 minute'
+              WHERE partition = ${heldPartition}`.execute(tdb.db);
+    await sql`UPDATE outbox_partitions SET owner = 'r2', lease_until = now() - interval '1 minute'
+              WHERE partition = ${(heldPartition + 1) % 16}`.execute(tdb.db);
 
     const json = await run(['status', '--json']);
     expect(json.code, json.stderr).toBe(0);
@@ -125,12 +133,13 @@ describe('relay status', () => {
     expect(report).toMatchObject({
       pending: 3,
       dead: 1,
-      leased: 1,
+      partitions_held: 1,
       published: 1,
       stream,
       duplicate_window_ms: 90_000,
       stream_messages: 0,
     });
+    expect(report).not.toHaveProperty('leased');
     expect(report['oldest_pending_age_seconds']).toBeGreaterThanOrEqual(600);
     expect(report['oldest_pending_age_seconds']).toBeLessThan(700);
     expect(typeof report['last_published_at']).toBe('string');
@@ -139,8 +148,13 @@ describe('relay status', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^pending\s+3$/m);
     expect(text.stdout).toMatch(/^dead\s+1$/m);
+    expect(text.stdout).toMatch(/^partitions held\s+1 of 16$/m);
     expect(text.stdout).toMatch(/^oldest pending age\s+10(\.\d)? min$/m);
     expect(text.stdout).toMatch(/^duplicate window\s+90 s$/m);
+    // The partition with the oldest pending row, and who reads it.
+    expect(text.stdout).toMatch(
+      new RegExp(`^  partition ${heldPartition}\\s+[1-3] pending, oldest 10(\\.\\d)? min, r1$`, 'm'),
+    );
   });
 
   it('still reports the outbox when NATS is unreachable, and says so', async () => {
@@ -235,9 +249,12 @@ describe('relay replay', () => {
   });
 
   it('warns when events were published longer ago than the stream duplicate window', async () => {
-    await createStream(1000);
+    // A row is published after it was created: one created longer ago than the window was published
+    // longer ago too (or later, which the warning allows for). The window is long enough that the rows
+    // created by this test itself stay inside it.
+    await createStream(30_000);
     await publishWithRelay(20);
-    await sql`UPDATE outbox SET published_at = now() - interval '5 minutes' WHERE seq <= (SELECT min(seq) + 6 FROM outbox)`.execute(
+    await sql`UPDATE outbox SET created_at = now() - interval '5 minutes' WHERE seq <= (SELECT min(seq) + 6 FROM outbox)`.execute(
       tdb.db,
     );
     const dry = await run(['replay', '--since', '1h', '--dry-run', '--json']);
@@ -245,11 +262,29 @@ describe('relay replay', () => {
     expect(JSON.parse(dry.stdout)).toMatchObject({
       events: 20,
       older_than_duplicate_window: 7,
-      duplicate_window_ms: 1000,
+      duplicate_window_ms: 30_000,
     });
     expect(dry.stderr).toMatch(
-      /warning: 7 of them were published more than 1 s ago .* will arrive a second time/,
+      /warning: 7 of them were created \(so published\) more than 30 s ago .* will arrive a second time/,
     );
+  });
+
+  it('sends only rows their cursor has read, never the ones still pending', async () => {
+    await createStream();
+    const published = await publishWithRelay(10);
+    const pending = await insertBacklog(tdb.db, 5, { stream });
+    await jsm.streams.delete(stream);
+    await createStream();
+    const result = await run(['replay', '--since', '1h', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ events: 10, sent: 10, stored: 10 });
+    expect(exactlyOnce(await readStream(nc, stream), published)).toEqual({
+      missing: [],
+      duplicated: [],
+      unexpected: [],
+    });
+    // The rows committed after the relay stopped were pending all along: not sent.
+    expect(await unreadIds(tdb.db, pending)).toEqual(pending);
   });
 
   it('resumes an interrupted replay where it stopped: one message per event at the end', async () => {
@@ -332,12 +367,12 @@ describe('relay replay', () => {
 });
 
 describe('relay requeue-dead', () => {
-  it('puts one dead row, then all of them, back on the claim path; the relay then publishes them', async () => {
+  it('puts one dead row, then all of them, back in the log at its end; the relay then publishes them', async () => {
     await createStream();
     const ids = await insertBacklog(tdb.db, 4, { stream });
-    await sql`UPDATE outbox SET dead_at = now(), attempts = 10, last_error = 'boom' WHERE id = ANY(${ids.slice(0, 3)}::uuid[])`.execute(
-      tdb.db,
-    );
+    await makeDead(tdb.db, ids.slice(0, 3), { attempts: 10, error: 'boom' });
+    const { rows: pendingBefore } = await sql<{ xid: string }>`
+      SELECT xid::text AS xid FROM outbox WHERE id = ${ids[3]}`.execute(tdb.db);
 
     const one = await run(['requeue-dead', '--id', ids[0] ?? '']);
     expect(one.code, one.stderr).toBe(0);
@@ -347,15 +382,30 @@ describe('relay requeue-dead', () => {
     expect(unknown.stdout).toMatch(/requeued 0 dead row.*\n.*not a dead row/);
     const all = await run(['requeue-dead']);
     expect(all.stdout).toMatch(/requeued 2 dead row/);
-    const { rows } = await sql<{ dead: number; attempts: number }>`
-      SELECT count(*) FILTER (WHERE dead_at IS NOT NULL)::int AS dead, max(attempts) AS attempts FROM outbox`.execute(
+    // No dead letter left, no failure count carried over; every row back in the log once, with its
+    // original id, the requeued ones in newer transactions than the row that never died (the end of
+    // the log), all of them pending.
+    const { rows } = await sql<{ dead: number; failures: number }>`
+      SELECT (SELECT count(*)::int FROM outbox_dead) AS dead,
+             (SELECT count(*)::int FROM outbox_failures) AS failures`.execute(tdb.db);
+    expect(rows[0]).toEqual({ dead: 0, failures: 0 });
+    const { rows: log } = await sql<{ id: string; later: boolean }>`
+      SELECT id, xid > ${pendingBefore[0]?.xid ?? '0'}::xid8 AS later FROM outbox ORDER BY seq`.execute(
       tdb.db,
     );
-    expect(rows[0]).toEqual({ dead: 0, attempts: 0 });
+    expect(log.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(
+      log
+        .filter((r) => r.later)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(ids.slice(0, 3).sort());
+    expect(await unreadIds(tdb.db, ids)).toHaveLength(4);
 
     const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
     try {
       await waitFor('4 messages', async () => (await streamCount(nc, stream)) >= 4);
+      await waitAllMarked(tdb.db);
     } finally {
       relay.kill('SIGTERM');
       await relay.exited;
@@ -375,24 +425,33 @@ describe('relay requeue-dead', () => {
 });
 
 describe('relay prune', () => {
-  async function ageRows(): Promise<{ oldPublished: string[]; keep: string[] }> {
-    const ids = await insertBacklog(tdb.db, 60, { stream });
-    const oldPublished = ids.slice(0, 25);
-    const oldPending = ids.slice(25, 30);
-    const oldDead = ids.slice(30, 35);
-    const newPublished = ids.slice(35, 45);
-    await sql`UPDATE outbox SET created_at = now() - interval '2 days' WHERE id = ANY(${[...oldPublished, ...oldPending, ...oldDead]}::uuid[])`.execute(
+  /**
+   * 35 published rows (25 of them two days old), then 20 pending ones (5 two days old), and 5 dead
+   * letters two days old. Returns the ids prune may delete and the ids it must keep.
+   */
+  async function ageRows(): Promise<{ oldPublished: string[]; keep: string[]; dead: string[] }> {
+    const published = await insertBacklog(tdb.db, 35, { stream });
+    await markAllRead(tdb.db);
+    const pending = await insertBacklog(tdb.db, 20, { stream });
+    const dead = await insertBacklog(tdb.db, 5, { stream });
+    await makeDead(tdb.db, dead);
+    const oldPublished = published.slice(0, 25);
+    const oldPending = pending.slice(0, 5);
+    await sql`UPDATE outbox SET created_at = now() - interval '2 days' WHERE id = ANY(${[...oldPublished, ...oldPending]}::uuid[])`.execute(
       tdb.db,
     );
-    await sql`UPDATE outbox SET published_at = now() WHERE id = ANY(${[...oldPublished, ...newPublished]}::uuid[])`.execute(
+    await sql`UPDATE outbox_dead SET created_at = now() - interval '2 days' WHERE id = ANY(${dead}::uuid[])`.execute(
       tdb.db,
     );
-    await sql`UPDATE outbox SET dead_at = now() WHERE id = ANY(${oldDead}::uuid[])`.execute(tdb.db);
-    return { oldPublished, keep: ids.filter((id) => !oldPublished.includes(id)) };
+    expect(await unreadIds(tdb.db, [...published, ...pending])).toEqual(pending);
+    return { oldPublished, keep: [...published.slice(25), ...pending], dead };
   }
 
+  const deadLetters = async () =>
+    (await sql<{ id: string }>`SELECT id FROM outbox_dead ORDER BY id`.execute(tdb.db)).rows.map((r) => r.id);
+
   it('deletes published rows older than the duration, in batches, and leaves unpublished and dead rows alone', async () => {
-    const { keep } = await ageRows();
+    const { keep, dead } = await ageRows();
     const result = await run(['prune', '--older-than', '1d', '--batch-size', '7']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/deleted 25 published row/);
@@ -405,11 +464,12 @@ describe('relay prune', () => {
     ]);
     const { rows } = await sql<{ id: string }>`SELECT id FROM outbox`.execute(tdb.db);
     expect(rows.map((r) => r.id).sort()).toEqual([...keep].sort());
+    expect(await deadLetters()).toEqual([...dead].sort());
   });
 
   it('is done by the relay itself on a schedule (OUTBOX_RETENTION)', async () => {
     await createStream();
-    await ageRows();
+    const { dead } = await ageRows();
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
       OUTBOX_RETENTION: '1d',
@@ -423,17 +483,27 @@ describe('relay prune', () => {
         100,
       );
       await relay.waitForLine(/"msg":"pruned published outbox rows"/);
+      // The relay also publishes the pending rows meanwhile: the old ones among them then qualify too,
+      // and a later run deletes them (never before their cursor has read them).
+      await waitAllMarked(tdb.db);
+      await waitFor(
+        'the relay to prune the old rows it published',
+        async () => (await relay.metric('outbox_pruned_total')) >= 30,
+        15_000,
+        100,
+      );
+      expect(await relay.metric('outbox_pruned_total')).toBe(30);
     } finally {
       relay.kill('SIGTERM');
       await relay.exited;
     }
-    // The relay also published the pending rows meanwhile (the old ones among them then qualify too).
-    const { rows } = await sql<{ old_published: number; dead: number; recent: number }>`
-      SELECT count(*) FILTER (WHERE published_at IS NOT NULL AND created_at < now() - interval '1 day')::int AS old_published,
-             count(*) FILTER (WHERE dead_at IS NOT NULL)::int AS dead,
-             count(*) FILTER (WHERE created_at > now() - interval '1 hour')::int AS recent
+    const { rows } = await sql<{ old: number; recent: number; total: number }>`
+      SELECT count(*) FILTER (WHERE created_at < now() - interval '1 day')::int AS old,
+             count(*) FILTER (WHERE created_at > now() - interval '1 hour')::int AS recent,
+             count(*)::int AS total
       FROM outbox`.execute(tdb.db);
-    expect(rows[0]).toEqual({ old_published: 0, dead: 5, recent: 25 });
+    expect(rows[0]).toEqual({ old: 0, recent: 25, total: 25 });
+    expect(await deadLetters()).toEqual([...dead].sort());
   });
 
   it('needs a valid duration', async () => {

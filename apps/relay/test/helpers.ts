@@ -219,3 +219,42 @@ export async function createOrders(
   );
   return results;
 }
+
+/**
+ * Fixture "published": every row committed so far counts as read by its partition's cursor (a cursor
+ * record at a snapshot taken now, for every partition). Rows inserted afterwards are pending. Only
+ * with no relay running: a relay holding a partition writes its own cursor over this one.
+ */
+export async function markAllRead(db: Db): Promise<void> {
+  await sql`
+    INSERT INTO outbox_cursors (partition, acked_snapshot, written_by)
+    SELECT partition, pg_current_snapshot(), 'test' FROM outbox_partitions`.execute(db);
+}
+
+/**
+ * Fixture "dead": moves the rows to the dead letters (same id, the error kept), as the relay does
+ * after RELAY_MAX_ATTEMPTS failures.
+ */
+export async function makeDead(
+  db: Db,
+  ids: readonly string[],
+  options: { attempts?: number; error?: string } = {},
+): Promise<void> {
+  await sql`
+    WITH gone AS (DELETE FROM outbox WHERE id = ANY(${ids}::uuid[]) RETURNING *)
+    INSERT INTO outbox_dead (id, aggregate_type, aggregate_id, event_type, subject, payload, headers,
+                             created_at, attempts, last_error)
+    SELECT id, aggregate_type, aggregate_id, event_type, subject, payload, headers, created_at,
+           ${options.attempts ?? 10}, ${options.error ?? 'boom'}
+    FROM gone`.execute(db);
+}
+
+/** The ids among `ids` still in the log and not read by their partition's acknowledged cursor. */
+export async function unreadIds(db: Db, ids: readonly string[]): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    SELECT o.id FROM outbox AS o JOIN outbox_cursor AS c USING (partition)
+    WHERE o.id = ANY(${ids}::uuid[])
+      AND NOT outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid, c.acked_after_seq)
+    ORDER BY o.seq`.execute(db);
+  return rows.map((r) => r.id);
+}

@@ -11,7 +11,7 @@ export interface PartitionStatus {
   readonly owner: string | null;
   /** Rows committed past its cursor. */
   readonly pending: number;
-  /** Age of its oldest pending row, in seconds (0 when nothing is pending). */
+  /** Age of the row at the head of its log (the next to read), in seconds; 0 when nothing is pending. */
   readonly oldestPendingAgeSeconds: number;
   /** When its cursor was last written (a batch acknowledged), if ever. */
   readonly lastWrittenAt: Date | null;
@@ -20,28 +20,63 @@ export interface PartitionStatus {
 /*
  * The rows each partition's cursor has not read, walked the way the relay reads them: the
  * transactions its snapshot saw in progress (one index probe each), then everything from the
- * snapshot's xmax on. That is the backlog alone, however many read rows retention keeps and however
- * old a transaction is still open elsewhere.
+ * cursor's position (or the snapshot's xmax) on; only an in-progress transaction's rows can be
+ * partly read already (the position inside a window), so only they are checked. That is the backlog alone, however many read rows
+ * retention keeps and however old a transaction is still open elsewhere. The count reads only the
+ * index's columns; the age is the head of the partition's log (its next row to read), one heap row.
+ * Counting every pending row's created_at instead cost 700 ms per scrape on a 50,000-row backlog.
  */
 const PENDING_BY_PARTITION = sql<{
   partition: number;
   owner: string | null;
   pending: number;
-  oldest_age: number | null;
+  head_age: number | null;
   written_at: Date | null;
 }>`
-  SELECT c.partition, c.owner, count(w.xid)::int AS pending,
-         extract(epoch FROM now() - min(w.created_at))::float8 AS oldest_age, c.written_at
-  FROM outbox_cursor AS c
-  LEFT JOIN LATERAL (
-    SELECT o.xid, o.seq, o.created_at
-    FROM pg_snapshot_xip(c.acked_snapshot) AS x(xid) JOIN outbox AS o ON o.partition = c.partition AND o.xid = x.xid
-    UNION ALL
-    SELECT o.xid, o.seq, o.created_at FROM outbox AS o
-    WHERE o.partition = c.partition AND o.xid >= pg_snapshot_xmax(c.acked_snapshot)
-  ) AS w ON NOT outbox_position_covers(w.xid, w.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid,
-                                       c.acked_after_seq)
-  GROUP BY c.partition, c.owner, c.written_at
+  WITH c AS (
+    SELECT c.partition, c.owner, c.written_at, c.acked_snapshot AS snapshot, c.acked_target AS target,
+           coalesce(c.acked_after_xid, '0'::xid8) AS after_xid, coalesce(c.acked_after_seq, 0) AS after_seq,
+           CASE WHEN c.acked_target IS NOT NULL AND c.acked_after_xid >= pg_snapshot_xmax(c.acked_snapshot)
+                THEN c.acked_after_xid ELSE pg_snapshot_xmax(c.acked_snapshot) END AS from_xid,
+           CASE WHEN c.acked_target IS NOT NULL AND c.acked_after_xid >= pg_snapshot_xmax(c.acked_snapshot)
+                THEN c.acked_after_seq ELSE 0 END AS from_seq
+    FROM outbox_cursor AS c
+    OFFSET 0
+  )
+  SELECT c.partition, c.owner, c.written_at,
+    (SELECT count(*)::int FROM (
+       SELECT 1 FROM pg_snapshot_xip(c.snapshot) AS x(xid)
+       JOIN outbox AS o ON o.partition = c.partition AND o.xid = x.xid
+       WHERE NOT (c.target IS NOT NULL AND pg_visible_in_snapshot(o.xid, c.target)
+                  AND (o.xid, o.seq) <= (c.after_xid, c.after_seq))
+       UNION ALL
+       -- Inside a window: transactions that started after the snapshot and were still open at the
+       -- target, at or before the position (the walk below starts after it).
+       SELECT 1 FROM pg_snapshot_xip(c.target) AS x(xid)
+       JOIN outbox AS o ON o.partition = c.partition AND o.xid = x.xid
+       WHERE x.xid >= pg_snapshot_xmax(c.snapshot) AND (o.xid, o.seq) <= (c.from_xid, c.from_seq)
+       UNION ALL
+       SELECT 1 FROM outbox AS o WHERE o.partition = c.partition AND (o.xid, o.seq) > (c.from_xid, c.from_seq)
+     ) AS w) AS pending,
+    (SELECT extract(epoch FROM now() - min(h.created_at))::float8 FROM (
+       (SELECT o.created_at FROM pg_snapshot_xip(c.snapshot) AS x(xid)
+        CROSS JOIN LATERAL (
+          SELECT o.xid, o.seq, o.created_at FROM outbox AS o
+          WHERE o.partition = c.partition AND o.xid = x.xid
+            AND NOT (c.target IS NOT NULL AND pg_visible_in_snapshot(o.xid, c.target)
+                     AND (o.xid, o.seq) <= (c.after_xid, c.after_seq))
+          ORDER BY o.seq LIMIT 1) AS o
+        ORDER BY o.xid, o.seq LIMIT 1)
+       UNION ALL
+       (SELECT o.created_at FROM pg_snapshot_xip(c.target) AS x(xid)
+        JOIN outbox AS o ON o.partition = c.partition AND o.xid = x.xid
+        WHERE x.xid >= pg_snapshot_xmax(c.snapshot) AND (o.xid, o.seq) <= (c.from_xid, c.from_seq)
+        ORDER BY o.xid, o.seq LIMIT 1)
+       UNION ALL
+       (SELECT o.created_at FROM outbox AS o WHERE o.partition = c.partition AND (o.xid, o.seq) > (c.from_xid, c.from_seq)
+        ORDER BY o.xid, o.seq LIMIT 1)
+     ) AS h) AS head_age
+  FROM c
   ORDER BY c.partition`;
 
 /** Each partition's backlog and reader. */
@@ -51,7 +86,7 @@ export async function outboxPartitions(db: Kysely<Database>): Promise<PartitionS
     partition: r.partition,
     owner: r.owner,
     pending: r.pending,
-    oldestPendingAgeSeconds: Math.max(0, r.oldest_age ?? 0),
+    oldestPendingAgeSeconds: Math.max(0, r.head_age ?? 0),
     lastWrittenAt: r.written_at,
   }));
 }

@@ -65,7 +65,7 @@ export interface PartitionRead {
  * the whole backlog (measured on 100,000 rows: 150 ms against 1.5 ms for 16 partitions x 32 rows).
  * The candidate set `c` is fenced (OFFSET 0) so each snapshot is parsed once per partition, not per row.
  */
-const READ_LOG_SQL = `
+export const READ_LOG_SQL = `
   SELECT c.partition, c.target::text AS target, r.id, r.xid::text AS xid, r.seq::text AS seq, r.subject,
          r.payload, r.headers, (extract(epoch FROM r.created_at) * 1000)::float8 AS created_at_ms,
          outbox_position_covers(r.xid, r.seq, c.reach_snapshot, c.reach_target, c.reach_after_xid, c.reach_after_seq)

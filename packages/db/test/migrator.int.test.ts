@@ -12,6 +12,7 @@ import {
   migrateToLatest,
   readMigrationFiles,
 } from '../src/index.js';
+import { READ_LOG_SQL } from '../src/outbox-log.js';
 
 // These tests need an empty database (not the migrated template) and a private copy of migrations/.
 const adminUrl = inject('testkitPgAdminUrl');
@@ -56,13 +57,33 @@ describe('migrateToLatest', () => {
     );
   });
 
-  it('has a partial index that makes "oldest unpublished" an index scan', async () => {
-    await sql`SET enable_seqscan = off`.execute(db);
-    const { rows } = await sql<{ 'QUERY PLAN': string }>`
-      EXPLAIN SELECT id FROM outbox WHERE published_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT 100`.execute(
-      db,
-    );
-    expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('outbox_unpublished_idx');
+  it('has the index the log read walks (outbox_log_idx), and the read uses it', async () => {
+    const { rows: index } = await sql<{ def: string }>`
+      SELECT pg_get_indexdef('outbox_log_idx'::regclass) AS def`.execute(db);
+    expect(index[0]?.def).toMatch(/ON public\.outbox USING btree \(partition, xid, seq\)$/);
+    // The relay's own statement, prepared on one connection, for every partition from a snapshot.
+    const plan = await db.connection().execute(async (conn) => {
+      await sql`SET enable_seqscan = off`.execute(conn);
+      await sql.raw(`PREPARE read_log AS ${READ_LOG_SQL}`).execute(conn);
+      const { rows: snap } = await sql<{ s: string }>`SELECT pg_current_snapshot()::text AS s`.execute(conn);
+      const partitions = Array.from({ length: 16 }, (_, i) => i);
+      const nulls = `ARRAY[${partitions.map(() => 'NULL').join(',')}]`;
+      const { rows } = await sql<{ 'QUERY PLAN': string }>`
+        EXPLAIN EXECUTE read_log(${sql.raw(`ARRAY[${partitions.join(',')}]::int[]`)},
+          ${sql.raw(`ARRAY[${partitions.map(() => `'${snap[0]?.s}'`).join(',')}]::text[]`)},
+          ${sql.raw(`${nulls}::text[], ${nulls}::text[], ${nulls}::bigint[]`)},
+          ${sql.raw(`${nulls}::text[], ${nulls}::text[], ${nulls}::text[], ${nulls}::bigint[], 32`)})`.execute(
+        conn,
+      );
+      await sql`DEALLOCATE read_log`.execute(conn);
+      await sql`RESET enable_seqscan`.execute(conn);
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    });
+    // Both walks of each partition (the snapshot's in-progress transactions, the rows after it) go
+    // through the index.
+    const walks = plan.split('\n').filter((line) => /Index (Only )?Scan using outbox_log_idx/.test(line));
+    expect(walks.length, plan).toBeGreaterThanOrEqual(2);
+    expect(plan).not.toMatch(/Seq Scan on outbox\s/);
   });
 
   it('refuses loudly when an applied migration was edited', async () => {
