@@ -3,10 +3,19 @@ export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
 export { type NatsServer, startNatsServer } from './nats.js';
 export {
+  freePort,
+  isAddressInUse,
+  type PortReservation,
+  portRange,
+  reservePort,
+  startOnReservedPort,
+  startOnReservedPorts,
+} from './ports.js';
+export {
   adminQuery,
   databaseUrl,
   findPostgres,
   type PostgresServer,
   uniqueDatabaseName,
 } from './postgres.js';
-export { freePort, REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export { REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';

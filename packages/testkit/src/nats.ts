@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, killWithTestProcess } from './process.js';
+import { freePort } from './ports.js';
+import { killWithTestProcess } from './process.js';
 
 /** A nats-server of the test's own: a free port, a temp store dir, stoppable and restartable. */
 export interface NatsServer {
