@@ -1,7 +1,7 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
-export { type NatsServer, startNatsServer } from './nats.js';
+export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
 export {
   freePort,
   isAddressInUse,
