@@ -1,5 +1,5 @@
 import { silentLogger } from '@orders/logger';
-import { freePort, startNodeProcess } from '@orders/testkit';
+import { healthOk, startServerProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
@@ -58,27 +58,19 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('in the API process, by socket address, configured from the environment', async () => {
-    const port = await freePort();
-    const proc = startNodeProcess('apps/api/dist/main.js', {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-    });
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+      }),
+      healthOk,
+    );
     try {
       const base = `http://127.0.0.1:${port}`;
-      for (
-        let i = 0;
-        i < 50 &&
-        !(await fetch(`${base}/health`).then(
-          (r) => r.ok,
-          () => false,
-        ));
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const statuses: number[] = [];
       let retryAfter: string | null = null;
       for (let i = 0; i < 7; i++) {

@@ -19,3 +19,4 @@ export {
   uniqueDatabaseName,
 } from './postgres.js';
 export { REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
