@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { type NatsCluster, portRange, startNatsCluster } from '@orders/testkit';
+import { type NatsCluster, reservePort, startNatsCluster } from '@orders/testkit';
 import { connect, type NatsConnection, StorageType } from 'nats';
 import { describe, expect, it } from 'vitest';
 
@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 // kit had picked from the kernel's ephemeral range, which every outgoing connection draws from too.
 // Here the three-node cluster starts twenty times in a row beside a busy neighbour that (a) keeps
 // opening short-lived loopback connections, each taking an ephemeral port, and (b) binds short-lived
-// listeners on random ports of the kit's own range without asking the kit, as a program outside it
-// would. Every start must give a working cluster: an R3 stream accepts a message.
+// listeners on free ports of the kit's own range without keeping them reserved, as a program
+// outside the kit would. Every start must give a working cluster: an R3 stream accepts a message.
 
 const STARTS = 20;
 
@@ -41,14 +41,16 @@ function startBusyNeighbour(limits: { connections: number; squats: number; ms: n
     }
   };
 
-  const [low, high] = portRange();
+  // A port no test holds right now (it may hold a stopped server's port, kept for its restart), let
+  // go at once and bound: to the test kit, a program outside it that took a port that looked free.
   const squatter = async () => {
     while (busy() && stats.squats < limits.squats) {
-      const port = low + Math.floor(Math.random() * (high - low + 1));
+      const reservation = await reservePort();
+      reservation.release();
       const server = net.createServer();
       const bound = await new Promise<boolean>((resolve) => {
         server.once('error', () => resolve(false));
-        server.listen(port, '127.0.0.1', () => resolve(true));
+        server.listen(reservation.port, '127.0.0.1', () => resolve(true));
       });
       if (bound) {
         stats.squats++;
