@@ -3,7 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createTestDatabase, freePort, REPO_ROOT, startNodeProcess } from '@orders/testkit';
+import {
+  createTestDatabase,
+  freePort,
+  REPO_ROOT,
+  startNodeProcess,
+  startServerProcess,
+} from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SEED_ORDER } from './helpers.js';
@@ -18,14 +24,12 @@ afterAll(() => tdb.drop());
 
 describe('the API process', () => {
   it('serves, finishes a request in flight on SIGTERM, then exits 0', async () => {
-    const port = await freePort();
-    const api = startNodeProcess(ENTRY, {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      LOG_LEVEL: 'info',
-    });
+    const { proc: api, port } = await startServerProcess(
+      ENTRY,
+      (port) => ({ DATABASE_URL: tdb.url, SERVICE_PORT: String(port), LOG_LEVEL: 'info' }),
+      (api) => api.waitForLine(/"msg":"api listening"/),
+    );
     try {
-      await api.waitForLine(/"msg":"api listening"/);
       const base = `http://127.0.0.1:${port}`;
       expect((await fetch(`${base}/health`)).status).toBe(200);
 
@@ -56,13 +60,15 @@ describe('the API process', () => {
   });
 
   it('logs one JSON line per request with its request id, and no secrets', async () => {
-    const port = await freePort();
     const url = new URL(tdb.url);
     url.password = 'sup3r-secret';
     // trust auth ignores the password, so the URL still works; it must never be printed.
-    const api = startNodeProcess(ENTRY, { DATABASE_URL: url.toString(), SERVICE_PORT: String(port) });
+    const { proc: api, port } = await startServerProcess(
+      ENTRY,
+      (port) => ({ DATABASE_URL: url.toString(), SERVICE_PORT: String(port) }),
+      (api) => api.waitForLine(/"msg":"api listening"/),
+    );
     try {
-      await api.waitForLine(/"msg":"api listening"/);
       await fetch(`http://127.0.0.1:${port}/orders/123e4567-e89b-12d3-a456-426614174000`, {
         headers: { 'x-request-id': 'log-check-1' },
       });

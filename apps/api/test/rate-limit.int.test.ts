@@ -1,6 +1,6 @@
 import type { ApiConfig } from '@orders/config';
 import { silentLogger } from '@orders/logger';
-import { freePort, startNodeProcess } from '@orders/testkit';
+import { healthOk, startServerProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
@@ -25,21 +25,6 @@ const limitedApp = (rateLimit: NonNullable<ApiConfig['rateLimit']>) =>
     logger: silentLogger(),
     config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders', rateLimit },
   }).app;
-
-/** Waits until the API process answers /health. */
-async function healthy(base: string): Promise<void> {
-  for (
-    let i = 0;
-    i < 50 &&
-    !(await fetch(`${base}/health`).then(
-      (r) => r.ok,
-      () => false,
-    ));
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('rate limit on POST /orders', () => {
   it('is off by default', async () => {
@@ -99,19 +84,21 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('in the API process behind two proxies, configured from the environment: 20 forged entries get 5 through', async () => {
-    const port = await freePort();
-    const proc = startNodeProcess('apps/api/dist/main.js', {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-      TRUST_PROXY: 'true',
-      TRUST_PROXY_HOPS: '2',
-    });
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+        TRUST_PROXY: 'true',
+        TRUST_PROXY_HOPS: '2',
+      }),
+      healthOk,
+    );
     try {
       const base = `http://127.0.0.1:${port}`;
-      await healthy(base);
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++) {
         const res = await fetch(`${base}/orders`, {
@@ -134,17 +121,19 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('in the API process, by socket address, configured from the environment', async () => {
-    const port = await freePort();
-    const proc = startNodeProcess('apps/api/dist/main.js', {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-    });
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+      }),
+      healthOk,
+    );
     try {
       const base = `http://127.0.0.1:${port}`;
-      await healthy(base);
       const statuses: number[] = [];
       let retryAfter: string | null = null;
       for (let i = 0; i < 7; i++) {
