@@ -14,6 +14,12 @@ export interface NatsServer {
   stop(options?: { kill?: boolean }): Promise<void>;
   /** Starts it again on the same port with the same store. */
   start(): Promise<void>;
+  /**
+   * Reloads its configuration file (`-c`), as `nats-server --signal reload` does; resolves once done.
+   * The file must then enable JetStream itself (`jetstream { store_dir: ... }`, with `storeDir`):
+   * nats-server 2.9 shuts JetStream down on a reload when only the `-js` flag enabled it.
+   */
+  reload(): Promise<void>;
   /** Stops it and removes the store dir. */
   dispose(): Promise<void>;
 }
@@ -77,6 +83,18 @@ async function startNatsBinary(bin: string, options: { args?: readonly string[] 
     await exited;
   }
 
+  async function reload(): Promise<void> {
+    const proc = child;
+    if (!proc) throw new Error('nats-server is not running');
+    const seen = output.join('').split('Reloaded server configuration').length;
+    proc.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (output.join('').split('Reloaded server configuration').length === seen) {
+      if (Date.now() > deadline) throw new Error(`nats-server did not reload: ${output.join('')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   await start();
   return {
     url: `nats://127.0.0.1:${port}`,
@@ -84,6 +102,7 @@ async function startNatsBinary(bin: string, options: { args?: readonly string[] 
     storeDir,
     stop,
     start,
+    reload,
     async dispose() {
       await stop();
       await rm(storeDir, { recursive: true, force: true });
@@ -135,6 +154,12 @@ async function startNatsContainer(options: { args?: readonly string[] }): Promis
     await c?.stop({ timeout: stopOptions.kill ? 0 : 10_000 });
   }
 
+  async function reload(): Promise<void> {
+    if (!container) throw new Error('nats container is not running');
+    await container.exec(['kill', '-HUP', '1']);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+
   await start();
   return {
     url: `nats://127.0.0.1:${port}`,
@@ -142,6 +167,7 @@ async function startNatsContainer(options: { args?: readonly string[] }): Promis
     storeDir,
     stop,
     start,
+    reload,
     async dispose() {
       await stop();
       await rm(storeDir, { recursive: true, force: true });
