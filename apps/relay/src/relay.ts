@@ -142,10 +142,9 @@ export function createRelay(deps: RelayDeps) {
     const rows = await claiming;
     if (previousFailure !== undefined) {
       // The previous batch hit an outage: do not publish this one into it.
-      await releaseOutboxClaims(
-        db,
+      await release(
         rows.map((r) => r.id),
-        settings.relayId,
+        previousFailure,
       );
       throw previousFailure;
     }
@@ -154,10 +153,9 @@ export function createRelay(deps: RelayDeps) {
     try {
       alreadyInStream = await resolveBeyondWindow(rows);
     } catch (err) {
-      await releaseOutboxClaims(
-        db,
+      await release(
         rows.map((r) => r.id),
-        settings.relayId,
+        err,
       );
       throw new NatsUnavailable('could not look up re-claimed rows in the stream', { cause: err });
     }
@@ -222,41 +220,65 @@ export function createRelay(deps: RelayDeps) {
     });
 
     await deps.afterPublish?.(published);
-    for (const id of published) unmarked.add(id);
-    await flushUnmarked();
-    metrics.published.inc(published.length);
+    // The first database failure below is the batch's error; the transient rows are given back anyway.
+    let failed: { err: unknown } | undefined;
+    try {
+      for (const id of published) unmarked.add(id);
+      await flushUnmarked();
+      metrics.published.inc(published.length);
 
-    if (failures.length > 0) {
-      metrics.failed.inc({ kind: 'row' }, failures.length);
-      const results = await recordOutboxFailures(db, failures, settings);
-      for (const r of results) {
-        const error = failures.find((f) => f.id === r.id)?.error;
-        if (r.dead) {
-          metrics.dead.inc();
-          log.error(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'outbox row is dead: it will not be retried',
-          );
-        } else {
-          log.warn(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'publish failed for this row; will retry',
-          );
+      if (failures.length > 0) {
+        metrics.failed.inc({ kind: 'row' }, failures.length);
+        const results = await recordOutboxFailures(db, failures, settings);
+        for (const r of results) {
+          const error = failures.find((f) => f.id === r.id)?.error;
+          if (r.dead) {
+            metrics.dead.inc();
+            log.error(
+              { outbox_id: r.id, attempts: r.attempts, error },
+              'outbox row is dead: it will not be retried',
+            );
+          } else {
+            log.warn(
+              { outbox_id: r.id, attempts: r.attempts, error },
+              'publish failed for this row; will retry',
+            );
+          }
         }
       }
+    } catch (err) {
+      failed = { err };
     }
     if (transient.length > 0) {
       metrics.failed.inc({ kind: 'transient' }, transient.length);
       // Not the rows' fault: give them back at once, attempts untouched.
-      await releaseOutboxClaims(db, transient, settings.relayId);
-      throw new NatsUnavailable(`${transient.length} of ${rows.length} publishes failed`, {
+      const cause = new NatsUnavailable(`${transient.length} of ${rows.length} publishes failed`, {
         cause: firstTransient,
       });
+      await release(transient, failed?.err ?? cause);
+      failed ??= { err: cause };
     }
+    if (failed) throw failed.err;
 
     metrics.batchSize.observe(rows.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     log.debug({ rows: rows.length, published: published.length, failed: failures.length }, 'batch');
+  }
+
+  /**
+   * Gives claimed rows back after `cause` stopped their batch. A failure here is logged and never
+   * replaces `cause`, the error the caller rethrows: the rows then wait for the orphan check (a relay
+   * that is gone) or their lease.
+   */
+  async function release(ids: readonly string[], cause: unknown): Promise<void> {
+    try {
+      await releaseOutboxClaims(db, ids, settings.relayId);
+    } catch (err) {
+      log.warn(
+        { err, rows: ids.length, cause: cause instanceof Error ? cause.message : String(cause) },
+        'could not release claimed rows; they wait for their lease or the orphan check',
+      );
+    }
   }
 
   async function publishOne(row: ClaimedEvent): Promise<void> {

@@ -14,6 +14,12 @@ export interface NatsServer {
   stop(options?: { kill?: boolean }): Promise<void>;
   /** Starts it again on the same port with the same store. */
   start(): Promise<void>;
+  /**
+   * Reloads its configuration file (`-c`), as `nats-server --signal reload` does; resolves once done.
+   * The file must then enable JetStream itself (`jetstream { store_dir: ... }`, with `storeDir`):
+   * nats-server 2.9 shuts JetStream down on a reload when only the `-js` flag enabled it.
+   */
+  reload(): Promise<void>;
   /** Stops it, removes the store dir and gives its port back. */
   dispose(): Promise<void>;
 }
@@ -140,6 +146,9 @@ async function natsNode(bin: string, ports: NodePorts, args: readonly string[]):
   const { port, routePort } = ports;
   const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
   let child: ChildProcess | undefined;
+  // Configuration reloads the server has reported (see reload()).
+  let reloads = 0;
+  const RELOADED = /Reloaded server configuration/g;
   // Ready once it says it listens on each of its ports. A TCP probe could be answered by another
   // program on the port, and the route listener opens after the client one, and may fail after it.
   const ready = [
@@ -166,6 +175,7 @@ async function natsNode(bin: string, ports: NodePorts, args: readonly string[]):
       }, 10_000);
       // Read to the end either way (a full pipe would stall the server); only a tail once ready.
       const onData = (d: Buffer) => {
+        reloads += (output.slice(-64) + d.toString()).match(RELOADED)?.length ?? 0;
         output = started ? (output + d.toString()).slice(-20_000) : output + d.toString();
         if (!started && ready.every((r) => r.test(output))) {
           started = true;
@@ -196,12 +206,26 @@ async function natsNode(bin: string, ports: NodePorts, args: readonly string[]):
     await exited;
   }
 
+  async function reload(): Promise<void> {
+    const proc = child;
+    if (!proc) throw new Error('nats-server is not running');
+    const seen = reloads;
+    proc.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (reloads === seen) {
+      if (Date.now() > deadline)
+        throw new Error('nats-server did not report a configuration reload within 10 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
     stop,
     start,
+    reload,
     async dispose() {
       await stop();
       ports.release();
@@ -238,6 +262,12 @@ async function startNatsContainer(options: { args?: readonly string[] }): Promis
       await c?.stop({ timeout: stopOptions.kill ? 0 : 10_000 });
     }
 
+    async function reload(): Promise<void> {
+      if (!container) throw new Error('nats container is not running');
+      await container.exec(['kill', '-HUP', '1']);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
     async function dispose(): Promise<void> {
       await stop();
       reservation.release();
@@ -250,6 +280,6 @@ async function startNatsContainer(options: { args?: readonly string[] }): Promis
       await dispose();
       throw err;
     }
-    return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, start, dispose };
+    return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, start, reload, dispose };
   });
 }
