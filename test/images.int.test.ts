@@ -181,7 +181,8 @@ describe('docker-compose files', () => {
   it.each([[['docker-compose.yml']], [['docker-compose.yml', 'docker-compose.cluster.yml']]])(
     '%j is valid for a real compose implementation',
     async (files) => {
-      // .ci/run installs Debian's docker-compose when no compose is present.
+      // scripts/test-tools.sh, run by scripts/run.sh test and .ci/run, installs Debian's docker-compose
+      // when no compose is present.
       expect(compose, 'neither `docker compose` nor `docker-compose` is installed').toBeDefined();
       const [cmd = '', ...pre] = compose ?? [];
       const { stdout } = await run(cmd, [...pre, ...files.flatMap((f) => ['-f', f]), 'config'], {

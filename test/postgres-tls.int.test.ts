@@ -3,9 +3,9 @@ import { chmodSync, chownSync, copyFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestCertificates, freePort, REPO_ROOT, startNodeProcess } from '@orders/testkit';
+import { createTestCertificates, REPO_ROOT, startServerProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startThrowawayPostgres } from '../scripts/local-services.mjs';
+import { startTestPostgres } from './throwaway-postgres.js';
 
 // PostgreSQL over TLS through DATABASE_URL or PGSSLMODE: a throwaway cluster of the test's own that
 // accepts TCP connections only with TLS (pg_hba: hostssl), a certificate from a throwaway CA.
@@ -13,10 +13,8 @@ import { startThrowawayPostgres } from '../scripts/local-services.mjs';
 const certs = await createTestCertificates();
 const dir = await mkdtemp(path.join(os.tmpdir(), 'orders-pg-tls-'));
 await chmod(dir, 0o755);
-const port = await freePort();
-const server = await startThrowawayPostgres({
+const { port, server } = await startTestPostgres({
   dataDir: path.join(dir, 'pg'),
-  port,
   serverOptions: ['ssl=on', 'ssl_cert_file=server.crt', 'ssl_key_file=server.key'],
   configure: (dataDir) => {
     copyFileSync(certs.serverCertFile, path.join(dataDir, 'server.crt'));
@@ -59,24 +57,16 @@ async function migrate(env: Record<string, string>): Promise<{ code: number | nu
 }
 
 async function apiHealth(env: Record<string, string>): Promise<number> {
-  const apiPort = await freePort();
-  const proc = startNodeProcess('apps/api/dist/main.js', {
+  const { proc, port: apiPort } = await startServerProcess('apps/api/dist/main.js', (apiPort) => ({
     SERVICE_PORT: String(apiPort),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     ...env,
-  });
+  }));
   try {
-    let status = 0;
-    for (let i = 0; i < 50; i++) {
-      status = await fetch(`http://127.0.0.1:${apiPort}/health`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (status !== 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return status;
+    const res = await fetch(`http://127.0.0.1:${apiPort}/health`);
+    await res.body?.cancel();
+    return res.status;
   } finally {
     proc.kill('SIGTERM');
     await proc.exited;

@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT } from '@orders/testkit';
+import { REPO_ROOT, startOnReservedPorts } from '@orders/testkit';
 import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -41,43 +41,62 @@ describe('scripts/run.sh start with nothing running', () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'orders-start-'));
     // mkdtemp makes it private; as root the throwaway cluster runs as the postgres user, who must get in.
     await chmod(dataDir, 0o755);
-    const [pgPort, natsPort, apiPort, relayPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    const child = spawn(process.execPath, ['scripts/start.mjs'], {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        ORDERS_DATA_DIR: dataDir,
-        DB_HOST: '127.0.0.1',
-        DB_PORT: String(pgPort),
-        NATS_URL: `nats://127.0.0.1:${natsPort}`,
-        SERVICE_PORT: String(apiPort),
-        RELAY_PORT: String(relayPort),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok).catch(
-        (err) => {
-          throw new Error(`${(err as Error).message}; start.mjs said:\n${output}`);
+    // Four reserved ports; everything again on four others if a server found its port taken (the
+    // script stops what it started when one of them fails; the data directory is reused).
+    const launched = await startOnReservedPorts(4, async (reservations) => {
+      const [pgPort, natsPort, apiPort, relayPort] = reservations.map((r) => r.port) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      const child = spawn(process.execPath, ['scripts/start.mjs'], {
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          ORDERS_DATA_DIR: dataDir,
+          DB_HOST: '127.0.0.1',
+          DB_PORT: String(pgPort),
+          NATS_URL: `nats://127.0.0.1:${natsPort}`,
+          SERVICE_PORT: String(apiPort),
+          RELAY_PORT: String(relayPort),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'warn',
         },
-      );
-      await waitFor('the relay', async () => (await fetch(`http://127.0.0.1:${relayPort}/ready`)).ok);
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+      const early = exited.then((code) => {
+        throw new Error(`start.mjs exited (${code})`);
+      });
+      try {
+        await Promise.race([
+          (async () => {
+            await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok);
+            await waitFor('the relay', async () => (await fetch(`http://127.0.0.1:${relayPort}/ready`)).ok);
+          })(),
+          early,
+        ]);
+      } catch (err) {
+        child.kill('SIGTERM');
+        await exited;
+        throw new Error(`${(err as Error).message}; start.mjs said:\n${output}`, { cause: err });
+      } finally {
+        early.catch(() => {});
+      }
+      return { child, exited, output: () => output, pgPort, natsPort, apiPort, relayPort };
+    });
+    const { child, exited, pgPort, natsPort, apiPort } = launched;
+    const output = () => launched.output();
+    try {
       // One clear line per throwaway server.
-      expect(output).toMatch(
+      expect(output()).toMatch(
         new RegExp(`start: nothing answers on 127\\.0\\.0\\.1:${pgPort}: starting a throwaway PostgreSQL`),
       );
-      expect(output).toMatch(
+      expect(output()).toMatch(
         new RegExp(`start: nothing answers on 127\\.0\\.0\\.1:${natsPort}: starting a throwaway nats-server`),
       );
 
@@ -106,7 +125,7 @@ describe('scripts/run.sh start with nothing running', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited, output).toBe(0);
+    expect(await exited, output()).toBe(0);
     expect(await answers(pgPort)).toBe(false);
     expect(await answers(natsPort)).toBe(false);
   }, 120_000);

@@ -1,4 +1,4 @@
-import { createTestDatabase, freePort, type NatsServer, startNatsServer } from '@orders/testkit';
+import { createTestDatabase, type NatsServer, startNatsCluster } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,31 +17,14 @@ import { startOrderLoad } from './load.js';
 // Exactly one message per order at the end, the relay never exits; the longest gap in publishing is
 // reported.
 
-const clusterPorts = await Promise.all([freePort(), freePort(), freePort()]);
-const routes = clusterPorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
-const servers: NatsServer[] = [];
-for (const [i, clusterPort] of clusterPorts.entries()) {
-  servers.push(
-    await startNatsServer({
-      args: [
-        '--server_name',
-        `n${i + 1}`,
-        '--cluster_name',
-        'chaos',
-        '--cluster',
-        `nats://127.0.0.1:${clusterPort}`,
-        '--routes',
-        routes,
-      ],
-    }),
-  );
-}
-const urls = servers.map((s) => s.url).join(',');
+const cluster = await startNatsCluster({ name: 'chaos' });
+const servers = cluster.nodes;
+const urls = cluster.url;
 const tdb = await createTestDatabase();
 let nc: NatsConnection | undefined;
 afterAll(async () => {
   await nc?.close();
-  for (const s of servers) await s.dispose();
+  await cluster.dispose();
   await tdb.drop();
 });
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT, startNatsServer } from '@orders/testkit';
+import { REPO_ROOT, startNatsServer } from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +15,7 @@ import {
   waitFor,
 } from '../../apps/relay/test/helpers.js';
 import { startThrowawayPostgres } from '../../scripts/local-services.mjs';
+import { startTestPostgres } from '../throwaway-postgres.js';
 import { startOrderLoad } from './load.js';
 
 // PostgreSQL stopped and started again under steady order creation. A throwaway cluster of the test's
@@ -25,8 +26,10 @@ import { startOrderLoad } from './load.js';
 const dir = await mkdtemp(path.join(os.tmpdir(), 'orders-chaos-pg-'));
 await chmod(dir, 0o755); // as root, the cluster runs as the postgres user, who must get in
 const dataDir = path.join(dir, 'pg');
-const port = await freePort();
-let server = await startThrowawayPostgres({ dataDir, port });
+// The restart below reuses the port, which stays reserved for this process.
+const started = await startTestPostgres({ dataDir });
+const { port } = started;
+let server = started.server;
 const url = `postgres://postgres@127.0.0.1:${port}/orders`;
 const nats = await startNatsServer();
 const nc = await natsClient(nats);

@@ -35,9 +35,15 @@ const INIT = `window.ui = SwaggerUIBundle({
   layout: 'StandaloneLayout',
 });`;
 
-/** `GET /docs`: Swagger UI for `/openapi.json`, its assets read once from disk and kept in memory. */
-export function registerDocs<E extends Env>(app: OpenAPIHono<E>): void {
-  const dir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+export interface DocsOptions {
+  /** Where the Swagger UI files are; the swagger-ui-dist package's directory by default. */
+  readonly assetsDir?: string;
+}
+
+/** `GET /docs`: Swagger UI for `/openapi.json`, each asset read from disk on first use and kept in memory. */
+export function registerDocs<E extends Env>(app: OpenAPIHono<E>, options: DocsOptions = {}): void {
+  const dir =
+    options.assetsDir ?? path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const cache = new Map<string, Promise<Buffer>>();
   const csp = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'";
 
@@ -57,8 +63,14 @@ export function registerDocs<E extends Env>(app: OpenAPIHono<E>): void {
     if (type === undefined) return c.notFound();
     let body = cache.get(file);
     if (!body) {
-      body = readFile(path.join(dir, file));
-      cache.set(file, body);
+      // The promise is kept so concurrent requests share one read, but only while it can still
+      // succeed: a failed read (a file not there yet, EMFILE) is forgotten and the next request retries.
+      const reading = readFile(path.join(dir, file));
+      reading.catch(() => {
+        if (cache.get(file) === reading) cache.delete(file);
+      });
+      cache.set(file, reading);
+      body = reading;
     }
     c.header('Content-Type', type);
     c.header('Cache-Control', 'public, max-age=86400');

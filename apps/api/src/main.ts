@@ -55,8 +55,7 @@ server.on('error', (err) => {
   void db.destroy();
 });
 
-const stopping = new AbortController();
-stopping.signal.addEventListener('abort', async () => {
+async function shutdown(): Promise<void> {
   logger.info(
     { signal: stopping.signal.reason },
     'shutting down: no new connections, finishing requests in flight',
@@ -79,6 +78,17 @@ stopping.signal.addEventListener('abort', async () => {
   await db.destroy();
   clearTimeout(force);
   logger.info('stopped');
+}
+
+const stopping = new AbortController();
+stopping.signal.addEventListener('abort', () => {
+  // An EventTarget ignores what a listener returns: a rejection here would be unhandled and end the
+  // process with a bare stack trace on stderr. Whatever failed may also hold the process open (the
+  // pool, the server), so log it and exit now.
+  shutdown().catch((err: unknown) => {
+    logger.fatal({ err }, 'shutdown failed');
+    process.exit(1);
+  });
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {

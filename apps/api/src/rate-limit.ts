@@ -7,8 +7,13 @@ export interface RateLimitOptions {
   readonly perMinute: number;
   /** How many may come at once after a quiet spell (the bucket's size); default one minute's worth. */
   readonly burst?: number;
-  /** Take the client from the first X-Forwarded-For entry (behind a trusted proxy), not the socket. */
+  /** Take the client from X-Forwarded-For (behind trusted proxies), not the socket. */
   readonly trustProxy?: boolean;
+  /**
+   * With `trustProxy`: how many proxies in front append to X-Forwarded-For; the client is the entry
+   * this many from the right (default 1: the right-most).
+   */
+  readonly trustProxyHops?: number;
   /** Most clients tracked at once; the least recently seen are forgotten first. */
   readonly maxClients?: number;
   readonly now?: () => number;
@@ -32,10 +37,15 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
   const now = options.now ?? (() => performance.now());
   const buckets = new Map<string, Bucket>();
 
+  const hops = Math.max(1, options.trustProxyHops ?? 1);
+
   const clientOf = (c: Context): string => {
     if (options.trustProxy) {
-      const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-      if (forwarded) return forwarded;
+      const forwarded = c.req.header('x-forwarded-for');
+      if (forwarded) {
+        const client = forwardedClient(forwarded, hops);
+        if (client) return client;
+      }
     }
     try {
       return getConnInfo(c).remote.address ?? 'unknown';
@@ -74,4 +84,16 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler {
     bucket.tokens -= 1;
     return next();
   };
+}
+
+/**
+ * The client's address in an X-Forwarded-For value that `hops` trusted proxies appended to: the entry
+ * `hops` from the right. The client writes the header's start itself, so anything left of that entry
+ * is whatever it chose to send, and keying on it would give every forged value a fresh bucket. With
+ * fewer entries than hops, the left-most (Express's `trust proxy` hop count and nginx's
+ * `real_ip_recursive` agree on this reading). Undefined for an empty entry.
+ */
+export function forwardedClient(header: string, hops: number): string | undefined {
+  const entries = header.split(',');
+  return entries[Math.max(0, entries.length - hops)]?.trim() || undefined;
 }

@@ -246,6 +246,13 @@ describe('GET /orders errors', () => {
     ['customer_id=nope', 'customer_id'],
     ['cursor=not-a-cursor', 'cursor'],
     [`cursor=${Buffer.from('["yesterday","x"]').toString('base64url')}`, 'cursor'],
+    // Well-formed but impossible timestamps: a 422, never the database's error as a 500.
+    ...['2026-02-30T00:00:00.000000Z', '0000-01-01T00:00:00.000Z', '2026-01-01T24:00:00.000Z'].map(
+      (ts): [string, string] => [
+        `cursor=${Buffer.from(JSON.stringify([ts, crypto.randomUUID()])).toString('base64url')}`,
+        'cursor',
+      ],
+    ),
   ])('422 for %s', async (query, field) => {
     const body = await expectProblem(await app.request(`/orders?${query}`), 422, 'validation_failed');
     expect(body.errors.map((e: { field: string }) => e.field)).toContain(field);

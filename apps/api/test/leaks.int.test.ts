@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, freePort, startNodeProcess } from '@orders/testkit';
+import { createTestDatabase, freePort, healthOk, startServerProcess } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
@@ -115,25 +115,17 @@ describe('error bodies', () => {
 
 describe('request header limits', () => {
   it('the API process answers 431 to oversized headers and keeps serving', async () => {
-    const port = await freePort();
-    const proc = startNodeProcess('apps/api/dist/main.js', {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    });
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+      }),
+      healthOk,
+    );
     try {
-      for (
-        let i = 0;
-        i < 50 &&
-        !(await fetch(`http://127.0.0.1:${port}/health`).then(
-          (r) => r.ok,
-          () => false,
-        ));
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
       // Node's default limit is 16 KiB of headers: send 20 KiB in one header line.
       const answer = await new Promise<string>((resolve) => {
         const socket = net.connect(port, '127.0.0.1', () => {

@@ -255,6 +255,52 @@ describe('listing', () => {
     expect(seen).toEqual(rows.map((r) => r.id));
   });
 
+  it('pages exactly through orders a millisecond apart or less, whoever wrote them', async () => {
+    // Other writers (now() defaults, scripts, migrations) store microseconds; the API itself writes
+    // whole milliseconds. Six orders within one millisecond, two of them at the same microsecond.
+    const customer = crypto.randomUUID();
+    const micros = ['123001', '123002', '123450', '123450', '123998', '123999'];
+    const rows = micros.map((us) => ({ id: crypto.randomUUID(), at: `2026-11-30 12:00:00.${us}+00` }));
+    for (const { id, at } of rows) {
+      await sql`INSERT INTO orders (id, customer_id, total_amount, created_at, updated_at)
+                VALUES (${id}::uuid, ${customer}::uuid, 1, ${at}::timestamptz, ${at}::timestamptz)`.execute(
+        db,
+      );
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `customer_id=${customer}&limit=1${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await app.request(`/orders?${query}`);
+      expect(res.status).toBe(200);
+      const page = await res.json();
+      seen.push(...page.orders.map((o: { id: string }) => o.id));
+      cursor = page.next_cursor;
+    } while (cursor && ++pages < 20);
+    const expected = await db
+      .selectFrom('orders')
+      .select('id')
+      .where('customer_id', '=', customer)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    expect(expected).toHaveLength(6);
+    expect(seen).toEqual(expected.map((r) => r.id));
+  });
+
+  it('still accepts a cursor issued before cursors carried microseconds', async () => {
+    // Old cursors: base64url of [created_at to the millisecond, id]. A client paging across a deploy
+    // keeps going; only that one step has the old millisecond precision.
+    const customer = crypto.randomUUID();
+    const older = await create({ customer_id: customer, items: [{ sku: 'O', qty: 1, price: 1 }] });
+    const newer = await create({ customer_id: customer, items: [{ sku: 'N', qty: 1, price: 1 }] });
+    const old = Buffer.from(JSON.stringify([newer.created_at, newer.id])).toString('base64url');
+    const res = await app.request(`/orders?customer_id=${customer}&limit=5&cursor=${old}`);
+    expect(res.status).toBe(200);
+    expect((await res.json()).orders.map((o: { id: string }) => o.id)).toEqual([older.id]);
+  });
+
   it('filters by status and defaults to 20 per page with items included', async () => {
     const customer = crypto.randomUUID();
     const placed = await create({ customer_id: customer, items: [{ sku: 'P', qty: 1, price: 1 }] });

@@ -1,6 +1,15 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { createTestDatabase, freePort, REPO_ROOT, startNodeProcess } from '@orders/testkit';
+import { pathToFileURL } from 'node:url';
+import {
+  createTestDatabase,
+  freePort,
+  REPO_ROOT,
+  startNodeProcess,
+  startServerProcess,
+} from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SEED_ORDER } from './helpers.js';
@@ -15,14 +24,12 @@ afterAll(() => tdb.drop());
 
 describe('the API process', () => {
   it('serves, finishes a request in flight on SIGTERM, then exits 0', async () => {
-    const port = await freePort();
-    const api = startNodeProcess(ENTRY, {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      LOG_LEVEL: 'info',
-    });
+    const { proc: api, port } = await startServerProcess(
+      ENTRY,
+      (port) => ({ DATABASE_URL: tdb.url, SERVICE_PORT: String(port), LOG_LEVEL: 'info' }),
+      (api) => api.waitForLine(/"msg":"api listening"/),
+    );
     try {
-      await api.waitForLine(/"msg":"api listening"/);
       const base = `http://127.0.0.1:${port}`;
       expect((await fetch(`${base}/health`)).status).toBe(200);
 
@@ -53,13 +60,15 @@ describe('the API process', () => {
   });
 
   it('logs one JSON line per request with its request id, and no secrets', async () => {
-    const port = await freePort();
     const url = new URL(tdb.url);
     url.password = 'sup3r-secret';
     // trust auth ignores the password, so the URL still works; it must never be printed.
-    const api = startNodeProcess(ENTRY, { DATABASE_URL: url.toString(), SERVICE_PORT: String(port) });
+    const { proc: api, port } = await startServerProcess(
+      ENTRY,
+      (port) => ({ DATABASE_URL: url.toString(), SERVICE_PORT: String(port) }),
+      (api) => api.waitForLine(/"msg":"api listening"/),
+    );
     try {
-      await api.waitForLine(/"msg":"api listening"/);
       await fetch(`http://127.0.0.1:${port}/orders/123e4567-e89b-12d3-a456-426614174000`, {
         headers: { 'x-request-id': 'log-check-1' },
       });
@@ -77,6 +86,48 @@ describe('the API process', () => {
       for (const l of api.lines) expect(() => JSON.parse(l)).not.toThrow();
     } finally {
       if (api.alive()) api.kill('SIGKILL');
+    }
+  });
+
+  it('a failing shutdown is logged in one line and exits 1, not an unhandled rejection', async () => {
+    // The fault, injected into the real process before main.ts runs: closing the pg pool fails.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'api-shutdown-'));
+    const inject = path.join(dir, 'pool-end-fails.mjs');
+    await writeFile(
+      inject,
+      [
+        "import { createRequire } from 'node:module';",
+        // The pg module main.ts's database package loads (the same CommonJS instance).
+        `const pg = createRequire(${JSON.stringify(path.join(REPO_ROOT, 'packages/db/package.json'))})('pg');`,
+        "pg.Pool.prototype.end = () => Promise.reject(new Error('injected: pool end failed'));",
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const api = startNodeProcess(ENTRY, {
+      DATABASE_URL: tdb.url,
+      SERVICE_PORT: String(port),
+      LOG_LEVEL: 'info',
+      NODE_OPTIONS: `--import=${pathToFileURL(inject).href}`,
+    });
+    try {
+      await api.waitForLine(/"msg":"api listening"/);
+      // Kysely opens (and so later closes) the pool only once a query has run.
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+      api.kill('SIGTERM');
+      const { code, signal } = await api.exited;
+      expect({ code, signal }).toEqual({ code: 1, signal: null });
+      const failed = api.lines.filter((l) => l.includes('injected: pool end failed'));
+      expect(failed).toHaveLength(1);
+      expect(JSON.parse(failed[0] ?? '{}')).toMatchObject({
+        level: 'fatal',
+        msg: 'shutdown failed',
+        err: { message: 'injected: pool end failed' },
+      });
+      // Nothing on stderr: no stack trace of an unhandled rejection.
+      expect(api.stderr).toEqual([]);
+    } finally {
+      if (api.alive()) api.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

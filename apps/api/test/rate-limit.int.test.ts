@@ -1,5 +1,6 @@
+import type { ApiConfig } from '@orders/config';
 import { silentLogger } from '@orders/logger';
-import { freePort, startNodeProcess } from '@orders/testkit';
+import { healthOk, startServerProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
@@ -7,15 +8,23 @@ import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
 const { tdb, app: unlimited } = await setupApi();
 afterAll(() => tdb.drop());
 
-const post = (target: { request: typeof unlimited.request }, client?: string) =>
+/** POST /orders with `forwardedFor` as the X-Forwarded-For header the API receives (as a proxy left it). */
+const post = (target: { request: typeof unlimited.request }, forwardedFor?: string) =>
   target.request('/orders', {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      ...(client ? { 'x-forwarded-for': `${client}, 10.0.0.1` } : {}),
+      ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}),
     },
     body: JSON.stringify(SEED_ORDER),
   });
+
+const limitedApp = (rateLimit: NonNullable<ApiConfig['rateLimit']>) =>
+  createApp({
+    db: tdb.db,
+    logger: silentLogger(),
+    config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders', rateLimit },
+  }).app;
 
 describe('rate limit on POST /orders', () => {
   it('is off by default', async () => {
@@ -26,16 +35,7 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('per client: over the burst is 429 with Retry-After and the problem body; other clients and reads are unaffected; tokens come back', async () => {
-    const { app } = createApp({
-      db: tdb.db,
-      logger: silentLogger(),
-      config: {
-        serviceName: 't',
-        limits: TEST_LIMITS,
-        stream: 'orders',
-        rateLimit: { perMinute: 60, burst: 3, trustProxy: true },
-      },
-    });
+    const app = limitedApp({ perMinute: 60, burst: 3, trustProxy: true, trustProxyHops: 1 });
     const first = [];
     for (let i = 0; i < 3; i++) first.push((await post(app, '203.0.113.7')).status);
     expect(first).toEqual([201, 201, 201]);
@@ -57,28 +57,83 @@ describe('rate limit on POST /orders', () => {
     expect((await post(app, '203.0.113.7')).status).toBe(429);
   });
 
-  it('in the API process, by socket address, configured from the environment', async () => {
-    const port = await freePort();
-    const proc = startNodeProcess('apps/api/dist/main.js', {
-      DATABASE_URL: tdb.url,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-    });
+  // A client writes whatever X-Forwarded-For it likes; a proxy only appends the address it saw. So
+  // only the right-most entries (one per trusted proxy) name the client; anything left of them is forged.
+  it('behind one trusted proxy: forged left-hand entries do not make new clients', async () => {
+    const app = limitedApp({ perMinute: 60, burst: 3, trustProxy: true, trustProxyHops: 1 });
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await post(app, `192.0.2.${i}, 203.0.113.7`)).status);
+    expect(statuses).toEqual([201, 201, 201, 429, 429, 429]);
+    // A second client behind the same proxy has its own bucket, whatever it forges.
+    expect((await post(app, '192.0.2.1, 198.51.100.2')).status).toBe(201);
+    expect((await post(app, '198.51.100.2')).status).toBe(201);
+    expect((await post(app, '203.0.113.7')).status).toBe(429);
+  });
+
+  it('behind two trusted proxies (TRUST_PROXY_HOPS=2): the client is the second entry from the right', async () => {
+    const app = limitedApp({ perMinute: 60, burst: 2, trustProxy: true, trustProxyHops: 2 });
+    // The outer proxy appended the client, the inner one appended the outer proxy (10.0.0.1).
+    const statuses = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await post(app, `192.0.2.${i}, 203.0.113.7, 10.0.0.1`)).status);
+    expect(statuses).toEqual([201, 201, 429, 429]);
+    // Another client through the same two proxies keeps its own bucket.
+    expect((await post(app, '192.0.2.9, 198.51.100.2, 10.0.0.1')).status).toBe(201);
+    // Fewer entries than hops (the outer proxy bypassed): the left-most, as Express does.
+    expect((await post(app, '198.51.100.3')).status).toBe(201);
+  });
+
+  it('in the API process behind two proxies, configured from the environment: 20 forged entries get 5 through', async () => {
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+        TRUST_PROXY: 'true',
+        TRUST_PROXY_HOPS: '2',
+      }),
+      healthOk,
+    );
     try {
       const base = `http://127.0.0.1:${port}`;
-      for (
-        let i = 0;
-        i < 50 &&
-        !(await fetch(`${base}/health`).then(
-          (r) => r.ok,
-          () => false,
-        ));
-        i++
-      ) {
-        await new Promise((r) => setTimeout(r, 100));
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${base}/orders`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-forwarded-for': `192.0.2.${i}, 203.0.113.7, 10.0.0.1`,
+          },
+          body: JSON.stringify(SEED_ORDER),
+        });
+        statuses.push(res.status);
+        await res.arrayBuffer();
       }
+      expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+      expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
+    } finally {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+
+  it('in the API process, by socket address, configured from the environment', async () => {
+    const { proc, port } = await startServerProcess(
+      'apps/api/dist/main.js',
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+      }),
+      healthOk,
+    );
+    try {
+      const base = `http://127.0.0.1:${port}`;
       const statuses: number[] = [];
       let retryAfter: string | null = null;
       for (let i = 0; i < 7; i++) {

@@ -15,11 +15,18 @@ import {
 } from '@orders/db';
 import { createLogger, type Logger } from '@orders/logger';
 import { connect } from 'nats';
+import { Backoff, sleep } from './backoff.js';
 import { NatsLink, natsConnectionOptions, RowPublishError } from './nats.js';
 
 // `pnpm relay <command>` (in the image: `node dist/cli.js <command>`): the operator's tool for the
 // outbox. Configuration comes from the same environment as the relay; results go to stdout as text
 // (or JSON with --json), progress and warnings to stderr, logs (warn and up) to stderr as JSON.
+
+const REPLAY_CHUNK = 500;
+/** Retries of one chunk that NATS did not take (transient failures), before the replay stops. */
+const REPLAY_RETRIES = 10;
+/** Failed rows listed in the result; the count covers them all. */
+const FAILURES_SHOWN = 20;
 
 const USAGE = `usage: relay <command> [options]
 
@@ -27,9 +34,11 @@ commands:
   status [--json]
       pending and dead rows, the oldest pending row's age, the partitions and who holds them,
       the last publish, the stream and its duplicate window
-  replay --since <time> [--until <time>] [--event-type <type>] [--dry-run] [--json]
+  replay --since <time> [--until <time>] [--event-type <type>] [--retries <n>] [--dry-run] [--json]
       publish stored (already published) events again, oldest first, for a stream that lost
-      data; resumable: run the same command again after an interruption
+      data; resumable: run the same command again after an interruption. A chunk NATS does not
+      take is retried up to --retries times (default ${REPLAY_RETRIES}) with exponential backoff
+      capped at RELAY_BACKOFF_MAX_MS; then the replay stops with exit code 1, its checkpoint kept
   requeue-dead [--id <uuid>]...
       put dead letters (all, or the given ones) back in the log, with their original ids
   prune --older-than <duration> [--batch-size <n>]
@@ -43,8 +52,6 @@ class UsageError extends Error {}
 
 /** Results go to stdout, one line at a time (progress and warnings go to stderr). */
 const out = (line: string) => process.stdout.write(`${line}\n`);
-
-const REPLAY_CHUNK = 500;
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -161,10 +168,15 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
     since: { type: 'string' },
     until: { type: 'string' },
     'event-type': { type: 'string' },
+    retries: { type: 'string' },
     'dry-run': { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.since === undefined) throw new UsageError('replay needs --since <time>');
+  const retries = values.retries === undefined ? REPLAY_RETRIES : Number(values.retries);
+  if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
+    throw new UsageError('--retries must be an integer from 0 to 1000');
+  }
   const now = new Date();
   const since = parseTime(values.since, now, '--since');
   const until = values.until === undefined ? undefined : parseTime(values.until, now, '--until');
@@ -255,15 +267,21 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
     let lastSeq = job.lastSeq;
     let stored = 0;
     let duplicates = 0;
+    // Rows the stream refused for good: all counted, the first few kept to show.
+    let failedCount = 0;
     const failed: { id: string; error: string }[] = [];
+    let gaveUp: string | undefined;
     let lastReport = 0;
     while (!stop.signal.aborted) {
       const rows = await nextReplayRows(db, job, lastSeq, REPLAY_CHUNK);
       if (rows.length === 0) break;
       const encoder = new TextEncoder();
-      // The whole chunk in flight at once; a transient failure retries the chunk (ids make that safe).
+      // The whole chunk in flight at once; a transient failure retries the chunk (ids make that
+      // safe), a bounded number of times with backoff: NATS that does not take it for that long
+      // needs an operator, and the checkpoint lets the same command resume.
+      const backoff = new Backoff(250, config.backoffMaxMs);
       let acked = false;
-      while (!acked) {
+      for (let attempt = 0; !stop.signal.aborted; attempt++) {
         const results = await Promise.allSettled(
           rows.map((r) =>
             nats.publish({
@@ -274,8 +292,9 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
             }),
           ),
         );
-        const transient = results.some(
-          (r) => r.status === 'rejected' && !(r.reason instanceof RowPublishError),
+        const transient = results.find(
+          (r): r is PromiseRejectedResult =>
+            r.status === 'rejected' && !(r.reason instanceof RowPublishError),
         );
         if (!transient) {
           results.forEach((r, i) => {
@@ -283,18 +302,30 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
               if (r.value.duplicate) duplicates++;
               else stored++;
             } else {
-              failed.push({ id: rows[i]?.id ?? '?', error: (r.reason as Error).message });
+              failedCount++;
+              if (failed.length < FAILURES_SHOWN)
+                failed.push({ id: rows[i]?.id ?? '?', error: (r.reason as Error).message });
             }
           });
           acked = true;
           break;
         }
-        say('NATS did not take the chunk; retrying it when NATS is back');
-        await nats.waitReady(stop.signal);
-        if (stop.signal.aborted) break;
-        await new Promise((r) => setTimeout(r, 250));
+        const reason =
+          transient.reason instanceof Error ? transient.reason.message : String(transient.reason);
+        if (attempt >= retries) {
+          gaveUp =
+            `NATS did not take the chunk after seq ${lastSeq} (${rows.length} events) in ${attempt + 1} ` +
+            `attempt(s): ${reason}`;
+          break;
+        }
+        const delay = backoff.next();
+        say(
+          `NATS did not take the chunk (${reason}); retry ${attempt + 1} of ${retries} in ${formatDuration(delay)}`,
+        );
+        await sleep(delay, stop.signal);
       }
-      // Interrupted before the chunk was acknowledged: it is not checkpointed, the next run sends it again.
+      // Interrupted or given up before the chunk was acknowledged: it is not checkpointed, the next
+      // run sends it again.
       if (!acked) break;
       sent += rows.length;
       lastSeq = rows[rows.length - 1]?.seq ?? lastSeq;
@@ -304,28 +335,33 @@ async function replay(config: RelayConfig, db: Db, logger: Logger, args: readonl
         say(`${sent} / ${job.total} (${Math.floor((100 * sent) / Math.max(1, job.total))}%)`);
       }
     }
-    const finished = !stop.signal.aborted;
+    const finished = !stop.signal.aborted && gaveUp === undefined;
     if (finished) await checkpointReplay(db, job.id, { sent, lastSeq, finished: true });
+    if (gaveUp !== undefined)
+      say(`error: ${gaveUp}; stopping (${sent} of ${job.total} sent and checkpointed)`);
     const result = {
       ...summary,
       replay_id: job.id,
       sent: sent - job.sent,
       stored,
       recognised_as_duplicates: duplicates,
-      failed: failed.length,
+      failed: failedCount,
       finished,
+      ...(gaveUp !== undefined ? { error: gaveUp } : {}),
     };
-    if (values.json) out(JSON.stringify({ ...result, failures: failed.slice(0, 20) }));
+    if (values.json) out(JSON.stringify({ ...result, failures: failed }));
     else {
+      const verb = finished ? 'replayed' : gaveUp !== undefined ? 'stopped after' : 'interrupted after';
       out(
-        `${finished ? 'replayed' : 'interrupted after'} ${result.sent} event(s) to ${stream}: ${stored} stored, ` +
-          `${duplicates} recognised as duplicates by the stream, ${failed.length} failed`,
+        `${verb} ${result.sent} event(s) to ${stream}: ${stored} stored, ` +
+          `${duplicates} recognised as duplicates by the stream, ${failedCount} failed`,
       );
-      for (const f of failed.slice(0, 20)) out(`  failed ${f.id}: ${f.error}`);
+      for (const f of failed) out(`  failed ${f.id}: ${f.error}`);
       if (!finished) out('run the same command again to resume where it stopped');
     }
+    if (gaveUp !== undefined) return 1;
     if (!finished) return 130;
-    return failed.length > 0 ? 1 : 0;
+    return failedCount > 0 ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

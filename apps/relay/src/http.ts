@@ -5,7 +5,7 @@ import type { NatsLink } from './nats.js';
 
 /**
  * The relay's ops surface: `/health` (the process is alive), `/ready` (PostgreSQL answers and NATS
- * is connected with the stream ensured), `/metrics` (Prometheus).
+ * is connected with the stream ensured and its PubAck subscription accepted), `/metrics` (Prometheus).
  */
 export function createOpsApp(deps: { db: Db; nats: NatsLink; metrics: RelayMetrics }) {
   const app = new Hono();
@@ -15,9 +15,22 @@ export function createOpsApp(deps: { db: Db; nats: NatsLink; metrics: RelayMetri
       () => 'ok' as const,
       () => 'unreachable' as const,
     );
-    const nats = deps.nats.ready ? ('ok' as const) : ('unreachable' as const);
+    const inboxError = deps.nats.inboxError;
+    const nats = !deps.nats.ready
+      ? ('unreachable' as const)
+      : inboxError !== undefined
+        ? ('pubacks_refused' as const)
+        : ('ok' as const);
     const ready = database === 'ok' && nats === 'ok';
-    return c.json({ status: ready ? 'ready' : 'not_ready', database, nats }, ready ? 200 : 503);
+    return c.json(
+      {
+        status: ready ? 'ready' : 'not_ready',
+        database,
+        nats,
+        ...(inboxError !== undefined ? { nats_error: inboxError } : {}),
+      },
+      ready ? 200 : 503,
+    );
   });
   app.get('/metrics', async (c) => {
     deps.metrics.natsConnected.set(deps.nats.ready ? 1 : 0);

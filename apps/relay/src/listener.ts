@@ -79,10 +79,17 @@ export class OutboxListener {
           this.options.listen !== false ? 'listening for outbox notifications' : 'relay session open',
         );
         this.options.onListening?.();
-        const err = await Promise.race([
-          ended,
-          new Promise((r) => signal.addEventListener('abort', r, { once: true })),
-        ]);
+        // The signal outlives every connection: its listener goes when this connection does, or
+        // each reconnect would leave one behind.
+        const stopped = Promise.withResolvers<void>();
+        const onAbort = () => stopped.resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
+        let err: unknown;
+        try {
+          err = await Promise.race([ended, stopped.promise]);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
         if (signal.aborted) break;
         this.#log.warn({ err }, 'listen connection lost; the poll interval covers the gap');
       } catch (err) {

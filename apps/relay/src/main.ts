@@ -12,6 +12,7 @@ import { createRelayMetrics } from './metrics.js';
 import { NatsLink } from './nats.js';
 import { createRelay } from './relay.js';
 import { startRetention } from './retention.js';
+import { shutDownOnAbort } from './shutdown.js';
 
 // The relay process (a sidecar): the only place that reads the environment, listens and handles signals.
 
@@ -105,20 +106,16 @@ const retention =
     : undefined;
 
 const stopping = new AbortController();
-stopping.signal.addEventListener('abort', async () => {
-  logger.info({ reason: stopping.signal.reason }, 'shutting down: finishing the batch in flight');
-  const force = setTimeout(() => {
-    logger.error('shutdown took too long: exiting');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  force.unref();
-  await Promise.all([relay.stop(), retention?.stop()]);
-  await Promise.all([listener.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
-  server.closeAllConnections();
-  await db.destroy();
-  clearTimeout(force);
-  logger.info('stopped');
-  if (stopping.signal.reason === 'server error') process.exitCode = 1;
+void shutDownOnAbort(stopping.signal, {
+  logger,
+  timeoutMs: config.shutdownTimeoutMs,
+  async stop() {
+    await Promise.all([relay.stop(), retention?.stop()]);
+    await Promise.all([listener.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
+    server.closeAllConnections();
+    await db.destroy();
+    if (stopping.signal.reason === 'server error') process.exitCode = 1;
+  },
 });
 // Claim only once the session holds the presence lock, so that peers never see this relay's first
 // leases as orphaned; but never wait on it for long (a database that is down delays the first claim

@@ -7,69 +7,82 @@ export function createRelayMetrics(db: Db) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  // One query per scrape feeds all three backlog gauges.
-  let backlog: Promise<Awaited<ReturnType<typeof outboxBacklog>> | undefined> | undefined;
+  // One query per scrape feeds all three backlog gauges. When it fails (the database is down) they
+  // have no sample at all, as Prometheus expects of what could not be measured: a scrape must not
+  // pass the last numbers read off as current ones. outbox_backlog_up says which it was.
+  type Backlog = Awaited<ReturnType<typeof outboxBacklog>>;
+  let backlog: Promise<Backlog | undefined> | undefined;
   const readBacklog = () => {
     backlog ??= outboxBacklog(db)
       .catch(() => undefined)
       .finally(() => setTimeout(() => (backlog = undefined), 0));
     return backlog;
   };
+  const backlogGauge = (name: string, help: string, value: (b: Backlog) => number) =>
+    new Gauge({
+      name,
+      help: `${help} Absent while the database cannot be read (see outbox_backlog_up).`,
+      registers: [registry],
+      async collect() {
+        const b = await readBacklog();
+        if (b) this.set(value(b));
+        else this.remove(); // no labels: the one series goes until the next good read
+      },
+    });
+
+  const partitionGauge = (name: string, help: string, value: (p: Backlog['partitions'][number]) => number) =>
+    new Gauge({
+      name,
+      help: `${help} Absent while the database cannot be read (see outbox_backlog_up).`,
+      labelNames: ['partition'] as const,
+      registers: [registry],
+      async collect() {
+        const b = await readBacklog();
+        this.reset();
+        if (b) for (const p of b.partitions) this.set({ partition: String(p.partition) }, value(p));
+      },
+    });
 
   return {
     registry,
-    pending: new Gauge({
-      name: 'outbox_pending',
-      help: 'Outbox rows not yet published (dead rows excluded).',
+    backlogUp: new Gauge({
+      name: 'outbox_backlog_up',
+      help: '1 when this scrape read the backlog from the database, 0 when the query failed.',
       registers: [registry],
       async collect() {
-        const b = await readBacklog();
-        if (b) this.set(b.pending);
+        this.set((await readBacklog()) ? 1 : 0);
       },
     }),
-    oldestPendingAge: new Gauge({
-      name: 'outbox_oldest_pending_age_seconds',
-      help: 'Age of the oldest unpublished outbox row; 0 when there is none.',
-      registers: [registry],
-      async collect() {
-        const b = await readBacklog();
-        if (b) this.set(b.oldestAgeSeconds);
-      },
-    }),
-    partitionPending: new Gauge({
-      name: 'outbox_partition_pending',
-      help: "Rows committed past each partition's cursor.",
-      labelNames: ['partition'] as const,
-      registers: [registry],
-      async collect() {
-        const b = await readBacklog();
-        if (b) for (const p of b.partitions) this.set({ partition: String(p.partition) }, p.pending);
-      },
-    }),
-    partitionOldestAge: new Gauge({
-      name: 'outbox_partition_oldest_pending_age_seconds',
-      help: "Age of the oldest row past each partition's cursor; 0 when there is none.",
-      labelNames: ['partition'] as const,
-      registers: [registry],
-      async collect() {
-        const b = await readBacklog();
-        if (b) for (const p of b.partitions) this.set({ partition: String(p.partition) }, p.oldestPendingAgeSeconds);
-      },
-    }),
+    pending: backlogGauge(
+      'outbox_pending',
+      "Rows committed past their partition's cursor, not yet published (dead letters excluded).",
+      (b) => b.pending,
+    ),
+    oldestPendingAge: backlogGauge(
+      'outbox_oldest_pending_age_seconds',
+      "Age of the oldest row at the head of a partition's log; 0 when nothing is pending.",
+      (b) => b.oldestAgeSeconds,
+    ),
+    partitionPending: partitionGauge(
+      'outbox_partition_pending',
+      "Rows committed past each partition's cursor.",
+      (p) => p.pending,
+    ),
+    partitionOldestAge: partitionGauge(
+      'outbox_partition_oldest_pending_age_seconds',
+      "Age of the row at the head of each partition's log; 0 when nothing is pending.",
+      (p) => p.oldestPendingAgeSeconds,
+    ),
     partitionsHeld: new Gauge({
       name: 'outbox_relay_partitions_held',
       help: 'Partitions of the outbox log this relay holds now.',
       registers: [registry],
     }),
-    deadRows: new Gauge({
-      name: 'outbox_dead_rows',
-      help: 'Dead letters: rows moved to outbox_dead after RELAY_MAX_ATTEMPTS failures.',
-      registers: [registry],
-      async collect() {
-        const b = await readBacklog();
-        if (b) this.set(b.dead);
-      },
-    }),
+    deadRows: backlogGauge(
+      'outbox_dead_rows',
+      'Dead letters: rows moved to outbox_dead after RELAY_MAX_ATTEMPTS failures.',
+      (b) => b.dead,
+    ),
     published: new Counter({
       name: 'outbox_published_total',
       help: 'Events acknowledged by JetStream (duplicates included).',

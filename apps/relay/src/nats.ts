@@ -17,6 +17,7 @@ import {
   JetStreamRefusedError,
   NoRespondersError,
   PubAckInbox,
+  PubAckInboxError,
   PubAckTimeoutError,
   type PublishAck,
 } from './pub-acks.js';
@@ -110,13 +111,63 @@ export class NatsLink {
   readonly #log: Logger;
   /** The stream's own duplicate window, read when the stream was last ensured. */
   #streamWindowMs: number | undefined;
+  /** Why the PubAck subscription failed, until a new one is known to work. */
+  #inboxError: string | undefined;
+  #inboxRetry: NodeJS.Timeout | undefined;
+  readonly #inboxBackoff: Backoff;
 
   constructor(private readonly options: NatsLinkOptions) {
     this.#log = options.logger.child({ component: 'nats' });
+    this.#inboxBackoff = new Backoff(250, options.backoffMaxMs);
   }
 
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * Set while the server refuses the subscription PubAcks arrive on (say, no subscribe permission
+   * on `_INBOX.>`): publishes fail at once as transient, and a new subscription is tried with backoff.
+   */
+  get inboxError(): string | undefined {
+    return this.#inboxError;
+  }
+
+  /** The connection's PubAck inbox; when the server refuses it, reported, retried with backoff. */
+  #openInbox(nc: NatsConnection): PubAckInbox {
+    const inbox = new PubAckInbox(nc, this.options.publishTimeoutMs, (err) => {
+      if (this.#acks !== inbox || this.#stopped.signal.aborted) return;
+      const first = this.#inboxError === undefined;
+      this.#inboxError = err.message;
+      const delay = this.#inboxBackoff.next();
+      // Error level once per episode; the retries (one per backoff) at warn.
+      this.#log[first ? 'error' : 'warn'](
+        { err: describe(err), retryInMs: delay, attempt: this.#inboxBackoff.attempts },
+        'PubAck subscription refused: publishes fail until a new one is accepted',
+      );
+      clearTimeout(this.#inboxRetry);
+      this.#inboxRetry = setTimeout(() => void this.#retryInbox(nc, inbox), delay);
+      this.#inboxRetry.unref();
+    });
+    this.#acks = inbox;
+    return inbox;
+  }
+
+  async #retryInbox(nc: NatsConnection, failed: PubAckInbox): Promise<void> {
+    if (this.#acks !== failed || nc.isClosed() || this.#stopped.signal.aborted) return;
+    failed.close(new TransientPublishError('PubAck subscription replaced'));
+    const inbox = this.#openInbox(nc);
+    try {
+      // The server answers a refused SUB with an error before the PONG of this flush.
+      await nc.flush();
+    } catch {
+      return; // the connection is in trouble: its own handling takes over
+    }
+    if (this.#acks === inbox && !inbox.error) {
+      this.#inboxError = undefined;
+      this.#inboxBackoff.reset();
+      this.#log.info('PubAck subscription accepted again');
+    }
   }
 
   /** Starts connecting in the background; resolves at once. */
@@ -152,7 +203,10 @@ export class NatsLink {
       try {
         const nc = await connect(this.#connectionOptions());
         this.#nc = nc;
-        this.#acks = new PubAckInbox(nc, this.options.publishTimeoutMs);
+        clearTimeout(this.#inboxRetry);
+        this.#inboxError = undefined;
+        this.#inboxBackoff.reset();
+        this.#openInbox(nc);
         this.#jsm = await nc.jetstreamManager({ timeout: this.options.publishTimeoutMs });
         this.#log.info({ server: nc.getServer() }, 'nats connected');
         backoff.reset();
@@ -333,7 +387,8 @@ export class NatsLink {
 
   async #classify(err: unknown, message: OutgoingMessage): Promise<Error> {
     if (err instanceof TransientPublishError) return err;
-    if (err instanceof PubAckTimeoutError) return new TransientPublishError(err.message, { cause: err });
+    if (err instanceof PubAckTimeoutError || err instanceof PubAckInboxError)
+      return new TransientPublishError(err.message, { cause: err });
     // A JetStream error on the publish (the server refused this message) is about the message.
     if (err instanceof JetStreamRefusedError) {
       return err.code >= 400 && err.code < 500
@@ -387,6 +442,7 @@ export class NatsLink {
   /** Closes the connection, letting in-flight requests finish first (bounded). */
   async stop(): Promise<void> {
     this.#stopped.abort();
+    clearTimeout(this.#inboxRetry);
     const nc = this.#nc;
     this.#setReady(false);
     if (nc && !nc.isClosed()) {

@@ -25,6 +25,15 @@ export class JetStreamRefusedError extends Error {
   }
 }
 
+/**
+ * The reply subscription failed (the server refused it: no subscribe permission on the inbox, or it
+ * removed it on a configuration reload): no PubAck can arrive, so every publish fails with this
+ * error at once instead of timing out. A new {@link PubAckInbox} subscribes again.
+ */
+export class PubAckInboxError extends Error {
+  override name = 'PubAckInboxError';
+}
+
 /** No PubAck within the publish timeout: the outcome is unknown (stored or not). */
 export class PubAckTimeoutError extends Error {
   override name = 'PubAckTimeoutError';
@@ -59,13 +68,21 @@ export class PubAckInbox {
   readonly #waiting = new Map<string, Waiting>();
   readonly #sub: Subscription;
   readonly #sweep: NodeJS.Timeout;
+  readonly #onError: ((err: PubAckInboxError) => void) | undefined;
+  #failed: PubAckInboxError | undefined;
   #next = 0;
 
-  constructor(nc: NatsConnection, timeoutMs: number) {
+  /** `onError` is called once if the reply subscription fails; see {@link PubAckInboxError}. */
+  constructor(nc: NatsConnection, timeoutMs: number, onError?: (err: PubAckInboxError) => void) {
     this.#nc = nc;
     this.#timeoutMs = timeoutMs;
+    this.#onError = onError;
     this.#prefix = createInbox();
-    this.#sub = nc.subscribe(`${this.#prefix}.*`, { callback: (_err, msg) => this.#settle(msg) });
+    this.#sub = nc.subscribe(`${this.#prefix}.*`, {
+      // The client calls back with an error (and an empty message) when the server refuses the
+      // subscription, then closes it.
+      callback: (err, msg) => (err ? this.#fail(err) : this.#settle(msg)),
+    });
     this.#sweep = setInterval(() => this.#expire(), Math.max(10, Math.min(250, timeoutMs / 4)));
     this.#sweep.unref();
   }
@@ -75,12 +92,19 @@ export class PubAckInbox {
     return this.#waiting.size;
   }
 
+  /** Why the reply subscription failed, if it did: every publish then rejects with this. */
+  get error(): PubAckInboxError | undefined {
+    return this.#failed;
+  }
+
   /**
    * Sends one message and resolves with its PubAck. Rejects with {@link NoRespondersError},
-   * {@link JetStreamRefusedError} or {@link PubAckTimeoutError}; a message the client refuses to
-   * send (over max_payload, a bad subject or header) throws the client's NatsError at once.
+   * {@link JetStreamRefusedError}, {@link PubAckTimeoutError} or {@link PubAckInboxError} (then
+   * without sending); a message the client refuses to send (over max_payload, a bad subject or
+   * header) throws the client's NatsError at once.
    */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<PublishAck> {
+    if (this.#failed) return Promise.reject(this.#failed);
     const token = (this.#next++).toString(36);
     this.#nc.publish(subject, payload, { reply: `${this.#prefix}.${token}`, headers });
     return new Promise<PublishAck>((resolve, reject) => {
@@ -94,6 +118,17 @@ export class PubAckInbox {
     for (const w of this.#waiting.values()) w.reject(reason);
     this.#waiting.clear();
     if (!this.#sub.isClosed()) this.#sub.unsubscribe();
+  }
+
+  #fail(cause: Error): void {
+    if (this.#failed) return;
+    const err = new PubAckInboxError(`PubAck subscription ${this.#prefix}.* failed: ${cause.message}`, {
+      cause,
+    });
+    this.#failed = err;
+    for (const w of this.#waiting.values()) w.reject(err);
+    this.#waiting.clear();
+    this.#onError?.(err);
   }
 
   #settle(msg: Msg): void {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createTestDatabase, REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { nanos, StorageType } from 'nats';
+import { DiscardPolicy, nanos, StorageType } from 'nats';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
@@ -351,9 +351,72 @@ describe('relay replay', () => {
     expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
   }, 90_000);
 
+  it('gives up on a chunk the stream keeps refusing after bounded retries (exit 1), and a rerun resumes from the checkpoint', async () => {
+    await createStream();
+    const ids = await publishWithRelay(1000);
+    await jsm.streams.delete(stream);
+    // A full stream that refuses new messages: JetStream answers each publish with a 503, a
+    // transient failure. The first chunk of 500 fits, the second does not.
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${stream}.>`],
+      storage: StorageType.File,
+      duplicate_window: nanos(120_000),
+      max_msgs: 600,
+      discard: DiscardPolicy.New,
+    });
+    const checkpoint = async () =>
+      (
+        await sql<{
+          sent: number;
+          finished_at: Date | null;
+        }>`SELECT sent, finished_at FROM outbox_replays`.execute(tdb.db)
+      ).rows;
+
+    // The default bound, with the backoff capped low so it is reached quickly. A replay that never
+    // gives up is killed by the guard and has no exit code.
+    const first = cli(['replay', '--since', '1h', '--json'], { RELAY_BACKOFF_MAX_MS: '50' });
+    const guard = setTimeout(() => first.proc.kill('SIGKILL'), 25_000);
+    const stopped = await first.done;
+    clearTimeout(guard);
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(stopped.stderr).toMatch(/retry 10 of 10 in/);
+    expect(stopped.stderr).toMatch(
+      /error: NATS did not take the chunk after seq \d+ \(500 events\) in 11 attempt\(s\): .*; stopping \(500 of 1000 sent and checkpointed\)/,
+    );
+    expect(JSON.parse(stopped.stdout)).toMatchObject({
+      sent: 500,
+      finished: false,
+      error: expect.any(String),
+    });
+    expect(await checkpoint()).toEqual([{ sent: 500, finished_at: null }]);
+
+    // --retries sets the bound; the rerun resumes at the checkpoint.
+    const again = await run(['replay', '--since', '1h', '--retries', '2'], { RELAY_BACKOFF_MAX_MS: '50' });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/resuming replay #\d+/);
+    expect(again.stderr).toMatch(/in 3 attempt\(s\)/);
+    expect(again.stdout).toMatch(/stopped after 0 event\(s\).*\n.*run the same command again/);
+    expect(await checkpoint()).toEqual([{ sent: 500, finished_at: null }]);
+
+    // The stream takes messages again (a new one, so nothing is left over): the same command
+    // sends the rest, once each.
+    await jsm.streams.delete(stream);
+    await createStream();
+    const done = await run(['replay', '--since', '1h', '--json']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ sent: 500, finished: true, failed: 0 });
+    expect(exactlyOnce(await readStream(nc, stream), ids.slice(500))).toEqual({
+      missing: [],
+      duplicated: [],
+      unexpected: [],
+    });
+  }, 90_000);
+
   it('refuses bad arguments with the usage and exit code 2', async () => {
     for (const args of [
       ['replay'],
+      ['replay', '--since', '1h', '--retries', '-1'],
       ['replay', '--since', 'yesterday'],
       ['replay', '--since', '1h', '--until', '2h'],
       ['replay', '--since', '1h', '--bogus'],

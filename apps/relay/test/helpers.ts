@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type Db, outboxBacklog } from '@orders/db';
-import { freePort, type NatsServer, REPO_ROOT, type ServiceProcess, startNodeProcess } from '@orders/testkit';
+import {
+  healthOk,
+  type NatsServer,
+  REPO_ROOT,
+  type ServiceProcess,
+  startServerProcess,
+} from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
 
@@ -21,16 +27,18 @@ export async function startRelay(
   nats: NatsServer,
   env: Record<string, string> = {},
 ): Promise<RelayProcess> {
-  const port = await freePort();
-  const proc = startNodeProcess(RELAY_ENTRY, {
-    DATABASE_URL: databaseUrl,
-    NATS_URL: nats.url,
-    RELAY_PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    ...env,
-  });
-  await proc.waitForLine(/"msg":"relay started"/);
+  const { proc, port } = await startServerProcess(
+    RELAY_ENTRY,
+    (port) => ({
+      DATABASE_URL: databaseUrl,
+      NATS_URL: nats.url,
+      RELAY_PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      ...env,
+    }),
+    (proc) => proc.waitForLine(/"msg":"relay started"/),
+  );
   return {
     ...proc,
     port,
@@ -155,15 +163,17 @@ export const API_ENTRY = 'apps/api/dist/main.js';
 
 /** The built API as a process, for "orders through the API". */
 export async function startApi(databaseUrl: string, env: Record<string, string> = {}) {
-  const port = await freePort();
-  const proc = startNodeProcess(API_ENTRY, {
-    DATABASE_URL: databaseUrl,
-    SERVICE_PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    ...env,
-  });
-  await waitFor('the API to answer', async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 15_000);
+  const { proc, port } = await startServerProcess(
+    API_ENTRY,
+    (port) => ({
+      DATABASE_URL: databaseUrl,
+      SERVICE_PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+    }),
+    healthOk,
+  );
   const base = `http://127.0.0.1:${port}`;
   return {
     proc,

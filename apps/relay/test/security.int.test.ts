@@ -1,9 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createTestCertificates, createTestDatabase, startNatsServer } from '@orders/testkit';
+import { sql } from 'kysely';
 import { nkeys } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startRelay, waitFor } from './helpers.js';
+import { insertBacklog, startRelay, waitFor } from './helpers.js';
 
 // The relay's NATS security options against real nats-servers: TLS with a private CA, mutual TLS,
 // nkey authentication. Secrets (the nkey seed) never appear in its output.
@@ -121,6 +122,74 @@ describe('NATS security options', () => {
     } finally {
       refused.kill('SIGTERM');
       await refused.exited;
+      await nats.dispose();
+    }
+  });
+
+  it('a refused PubAck subscription is logged, makes /ready 503 with the reason, fails publishes as transient, and recovers', async () => {
+    // The relay user loses subscribe permission on _INBOX.> while the relay runs: the server removes
+    // its subscriptions on the reload (the PubAck inbox among them) and refuses new ones.
+    const conf = path.join(certs.dir, 'inbox.conf');
+    await writeFile(conf, 'authorization { users = [ { user: relay, password: relay-pw } ] }\n');
+    const nats = await startNatsServer({ args: ['-c', conf] });
+    // A reloaded file must enable JetStream itself: nats-server 2.9 turns it off otherwise (-js alone).
+    const users = (relayPermissions: string) =>
+      `jetstream { store_dir: "${nats.storeDir}" }\n` +
+      `authorization { users = [ { user: relay, password: relay-pw${relayPermissions} } ] }\n`;
+    const stream = `inbox${Math.random().toString(36).slice(2, 8)}`;
+    const relay = await startRelay(tdb.url, nats, {
+      NATS_STREAM: stream,
+      NATS_USER: 'relay',
+      NATS_PASSWORD: 'relay-pw',
+      // Long enough that a publish which failed by timing out could not have been retried yet.
+      RELAY_PUBLISH_TIMEOUT_MS: '10000',
+      RELAY_BACKOFF_MAX_MS: '300',
+      RELAY_LEASE_MS: '60000',
+    });
+    const ready = async () => {
+      const res = await fetch(`http://127.0.0.1:${relay.port}/ready`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const rows = (ids: readonly string[]) =>
+      sql<{ published: number; attempts: number; claims: number }>`
+        SELECT count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published,
+               max(attempts)::int AS attempts, min(claims)::int AS claims
+        FROM outbox WHERE id = ANY(${ids}::uuid[])`
+        .execute(tdb.db)
+        .then((r) => r.rows[0]);
+    try {
+      await waitFor('ready', async () => (await ready()).status === 200, 15_000);
+      await writeFile(conf, users(', permissions: { subscribe: { deny: ["_INBOX.>"] } }'));
+      await nats.reload();
+      const refused = JSON.parse(await relay.waitForLine(/PubAck subscription refused/, 10_000));
+      expect(refused).toMatchObject({ level: 'error', err: expect.stringMatching(/Permissions Violation/) });
+      expect(await ready()).toMatchObject({
+        status: 503,
+        body: {
+          status: 'not_ready',
+          nats: 'pubacks_refused',
+          nats_error: expect.stringMatching(/Permissions/),
+        },
+      });
+
+      // Rows written now fail at once as transient, not after the 10 s PubAck timeout: they are given
+      // back and taken again within seconds, no attempt counted against them.
+      const ids = await insertBacklog(tdb.db, 5, { stream });
+      await waitFor('the rows taken again', async () => ((await rows(ids))?.claims ?? 0) >= 3, 8_000, 100);
+      expect(await rows(ids)).toMatchObject({ published: 0, attempts: 0 });
+      // The batch's error names the refused subscription.
+      expect(relay.lines.some((l) => /PubAck subscription.*"msg":"nats unavailable/.test(l))).toBe(true);
+
+      // The permission is back: a new subscription is accepted, and the rows are published.
+      await writeFile(conf, users(''));
+      await nats.reload();
+      await relay.waitForLine(/PubAck subscription accepted again/, 10_000);
+      await waitFor('ready again', async () => (await ready()).status === 200, 10_000);
+      await waitFor('the rows published', async () => (await rows(ids))?.published === 5, 15_000);
+      expect(relay.alive()).toBe(true);
+    } finally {
+      relay.kill('SIGTERM');
+      await relay.exited;
       await nats.dispose();
     }
   });

@@ -38,6 +38,16 @@ describe('loadApiConfig', () => {
     expect(loadApiConfig({ SERVICE_PORT: '', DATABASE_URL: '' }).port).toBe(8001);
   });
 
+  it('trusts no proxy by default; TRUST_PROXY_HOPS counts proxies (default 1) and needs TRUST_PROXY', () => {
+    expect(loadApiConfig({}).rateLimit).toMatchObject({ trustProxy: false, trustProxyHops: 1 });
+    expect(loadApiConfig({ TRUST_PROXY: 'true' }).rateLimit.trustProxyHops).toBe(1);
+    expect(loadApiConfig({ TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '2' }).rateLimit.trustProxyHops).toBe(2);
+    expect(() => loadApiConfig({ TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '0' })).toThrow(/TRUST_PROXY_HOPS/);
+    expect(() => loadApiConfig({ TRUST_PROXY_HOPS: '2' })).toThrow(
+      /TRUST_PROXY_HOPS: only applies with TRUST_PROXY=true/,
+    );
+  });
+
   it('names every bad variable in one error, without echoing values', () => {
     let error: unknown;
     try {

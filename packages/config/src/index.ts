@@ -106,6 +106,7 @@ const apiSchema = databaseSchema.extend({
   RATE_LIMIT_ORDERS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
   RATE_LIMIT_BURST: positiveInt.optional(),
   TRUST_PROXY: booleanFlag.default(false),
+  TRUST_PROXY_HOPS: positiveInt.max(100).optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
@@ -130,8 +131,16 @@ export interface ApiConfig {
   };
   /** How long an Idempotency-Key is remembered (IDEMPOTENCY_TTL, default 24 h). */
   readonly idempotencyTtlMs: number;
-  /** POST /orders per client and minute (0: off), its burst, and whether X-Forwarded-For names the client. */
-  readonly rateLimit: { readonly perMinute: number; readonly burst?: number; readonly trustProxy: boolean };
+  /**
+   * POST /orders per client and minute (0: off), its burst, whether X-Forwarded-For names the client,
+   * and how many trusted proxies append to it (the client is that many entries from the right).
+   */
+  readonly rateLimit: {
+    readonly perMinute: number;
+    readonly burst?: number;
+    readonly trustProxy: boolean;
+    readonly trustProxyHops: number;
+  };
   readonly shutdownTimeoutMs: number;
 }
 
@@ -249,7 +258,19 @@ function resolveDatabase(e: z.infer<typeof databaseSchema>): DatabaseConfig {
 
 /** Reads and validates the API's configuration. Throws one {@link ConfigError} naming every bad variable. */
 export function loadApiConfig(env: Env = process.env): ApiConfig {
-  const e = parse(apiSchema, env);
+  const e = parse(
+    apiSchema.superRefine((v, ctx) => {
+      // A hop count without TRUST_PROXY would be silently ignored: the operator meant something.
+      if (v.TRUST_PROXY_HOPS !== undefined && !v.TRUST_PROXY) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['TRUST_PROXY_HOPS'],
+          message: 'only applies with TRUST_PROXY=true',
+        });
+      }
+    }),
+    env,
+  );
   return Object.freeze({
     serviceName: e.SERVICE_NAME,
     host: e.HOST,
@@ -268,6 +289,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       perMinute: e.RATE_LIMIT_ORDERS_PER_MINUTE,
       ...(e.RATE_LIMIT_BURST !== undefined ? { burst: e.RATE_LIMIT_BURST } : {}),
       trustProxy: e.TRUST_PROXY,
+      trustProxyHops: e.TRUST_PROXY_HOPS ?? 1,
     }),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });

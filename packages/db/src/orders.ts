@@ -300,7 +300,13 @@ export async function changeOrderStatus(
 
 /** Position of the last row of a page: the next page starts strictly after it. */
 export interface OrderCursor {
-  readonly created_at: Date;
+  /**
+   * `created_at` exactly as stored, to the microsecond, as ISO 8601 UTC text
+   * (`2026-11-30T12:00:00.123456Z`). Not a Date: a Date holds milliseconds, and a cursor rounded
+   * down to one would skip the rows of that millisecond that sort after it. Fewer fractional digits
+   * are read as zeros.
+   */
+  readonly created_at: string;
   readonly id: string;
 }
 
@@ -319,7 +325,13 @@ export async function listOrders(
   db: Kysely<Database>,
   query: ListOrdersQuery,
 ): Promise<{ orders: OrderWithItems[]; next: OrderCursor | undefined }> {
-  let q = db.selectFrom('orders').selectAll();
+  let q = db
+    .selectFrom('orders')
+    .selectAll()
+    // Formatted by PostgreSQL, which has the microseconds that pg's Date parsing drops.
+    .select(
+      sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'),
+    );
   if (query.customer_id !== undefined) q = q.where('customer_id', '=', query.customer_id);
   if (query.status !== undefined) q = q.where('status', '=', query.status);
   const after = query.after;
@@ -339,10 +351,13 @@ export async function listOrders(
     .execute();
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
-  const next = rows.length > query.limit && last ? { created_at: last.created_at, id: last.id } : undefined;
+  const next = rows.length > query.limit && last ? { created_at: last.cursor_at, id: last.id } : undefined;
   const items = await itemsFor(
     db,
     page.map((o) => o.id),
   );
-  return { orders: page.map((o) => ({ ...o, items: items.get(o.id) ?? [] })), next };
+  return {
+    orders: page.map(({ cursor_at: _, ...o }) => ({ ...o, items: items.get(o.id) ?? [] })),
+    next,
+  };
 }

@@ -1,7 +1,16 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
-export { type NatsServer, startNatsServer } from './nats.js';
+export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
+export {
+  freePort,
+  isAddressInUse,
+  type PortReservation,
+  portRange,
+  reservePort,
+  startOnReservedPort,
+  startOnReservedPorts,
+} from './ports.js';
 export {
   adminQuery,
   databaseUrl,
@@ -9,4 +18,5 @@ export {
   type PostgresServer,
   uniqueDatabaseName,
 } from './postgres.js';
-export { freePort, REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export { REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';

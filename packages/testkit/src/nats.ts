@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, killWithTestProcess } from './process.js';
+import { type PortReservation, startOnReservedPort, startOnReservedPorts } from './ports.js';
+import { killWithTestProcess } from './process.js';
 
-/** A nats-server of the test's own: a free port, a temp store dir, stoppable and restartable. */
+/** A nats-server of the test's own: a reserved port, a temp store dir, stoppable and restartable. */
 export interface NatsServer {
   readonly url: string;
   readonly port: number;
@@ -14,23 +14,115 @@ export interface NatsServer {
   stop(options?: { kill?: boolean }): Promise<void>;
   /** Starts it again on the same port with the same store. */
   start(): Promise<void>;
-  /** Stops it and removes the store dir. */
+  /**
+   * Reloads its configuration file (`-c`), as `nats-server --signal reload` does; resolves once done.
+   * The file must then enable JetStream itself (`jetstream { store_dir: ... }`, with `storeDir`):
+   * nats-server 2.9 shuts JetStream down on a reload when only the `-js` flag enabled it.
+   */
+  reload(): Promise<void>;
+  /** Stops it, removes the store dir and gives its port back. */
   dispose(): Promise<void>;
 }
 
+// Ports: the servers here are restarted on the same ports by the outage and cluster tests (clients
+// keep their URLs), so a port must stay ours while its server is down. That rules out letting the
+// server choose (`-p -1`, `--cluster ...:-1`): the kernel's pick comes from the ephemeral range, and
+// between a stop and the restart any outgoing connection may take it. And a cluster's nodes are all
+// given every route URL before the first one starts. So: reserved ports (ports.ts), and the whole
+// server or cluster again on new ones when a bind still fails.
+
 /**
- * Starts a JetStream server of the test's own on a free loopback port: the local `nats-server`
+ * Starts a JetStream server of the test's own on a reserved loopback port: the local `nats-server`
  * binary (PATH, or `NATS_SERVER_BIN`) when there is one, else a `nats` container through
  * testcontainers when a Docker engine answers (`TESTKIT_NATS=binary|testcontainers` forces one).
  * Tests that stop and restart NATS use this, never the shared server on 4222.
  */
 export async function startNatsServer(options: { args?: readonly string[] } = {}): Promise<NatsServer> {
   const forced = process.env['TESTKIT_NATS'];
-  const bin = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+  const bin = natsServerBin();
   if (forced === 'testcontainers' || (forced === undefined && !(await hasBinary(bin)))) {
     return startNatsContainer(options);
   }
-  return startNatsBinary(bin, options);
+  return startOnReservedPort(async (reservation) => {
+    const node = await natsNode(bin, reservation, options.args ?? []);
+    try {
+      await node.start();
+    } catch (err) {
+      await node.dispose();
+      throw err;
+    }
+    return node;
+  });
+}
+
+/** Local JetStream nodes routed to each other over loopback (`startNatsCluster`). */
+export interface NatsCluster {
+  /** The nodes, named n1, n2, ... (`--server_name`), each stoppable and restartable on its ports. */
+  readonly nodes: readonly NatsServer[];
+  /** Every node's client URL, comma-separated, as NATS_URL takes them. */
+  readonly url: string;
+  /** Stops every node, removes their stores and gives their ports back. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a JetStream cluster of `size` (3) local nats-server nodes routed over loopback, each ready
+ * once it listens for clients and for routes. The `nats-server` binary only: containers' loopback
+ * routes would not reach each other.
+ */
+export async function startNatsCluster(
+  options: { size?: number; name?: string; args?: readonly string[] } = {},
+): Promise<NatsCluster> {
+  const bin = natsServerBin();
+  if (!(await hasBinary(bin)))
+    throw new Error(`a NATS cluster needs the nats-server binary; ${bin} not found`);
+  const size = options.size ?? 3;
+  const name = options.name ?? 'testkit';
+  return startOnReservedPorts(size * 2, async (reservations) => {
+    const clientPorts = reservations.slice(0, size);
+    const routePorts = reservations.slice(size);
+    const routes = routePorts.map((r) => `nats://127.0.0.1:${r.port}`).join(',');
+    const nodes: NatsServer[] = [];
+    for (const [i, client] of clientPorts.entries()) {
+      const route = routePorts[i] as PortReservation;
+      const ports = {
+        port: client.port,
+        routePort: route.port,
+        release() {
+          client.release();
+          route.release();
+        },
+      };
+      const args = ['--server_name', `n${i + 1}`, '--cluster_name', name, '--routes', routes];
+      nodes.push(
+        await natsNode(bin, ports, [
+          ...args,
+          '--cluster',
+          `nats://127.0.0.1:${route.port}`,
+          ...(options.args ?? []),
+        ]),
+      );
+    }
+    // All at once (each retries its routes until the others listen); settled, so that none is left
+    // starting when one failed and the lot is disposed.
+    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      await Promise.all(nodes.map((n) => n.dispose()));
+      throw failed.reason;
+    }
+    return {
+      nodes,
+      url: nodes.map((n) => n.url).join(','),
+      async dispose() {
+        await Promise.all(nodes.map((n) => n.dispose()));
+      },
+    };
+  });
+}
+
+function natsServerBin(): string {
+  return process.env['NATS_SERVER_BIN'] ?? 'nats-server';
 }
 
 async function hasBinary(bin: string): Promise<boolean> {
@@ -41,30 +133,67 @@ async function hasBinary(bin: string): Promise<boolean> {
   });
 }
 
-async function startNatsBinary(bin: string, options: { args?: readonly string[] }): Promise<NatsServer> {
-  const port = await freePort();
+/** A node's ports, reserved by the caller; `release` gives them back when the node is disposed. */
+interface NodePorts {
+  readonly port: number;
+  /** The cluster (route) port, for a node of a cluster. */
+  readonly routePort?: number;
+  release(): void;
+}
+
+/** A nats-server process on the given ports with a store dir of its own; not started yet. */
+async function natsNode(bin: string, ports: NodePorts, args: readonly string[]): Promise<NatsServer> {
+  const { port, routePort } = ports;
   const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
   let child: ChildProcess | undefined;
-  const output: string[] = [];
+  // Configuration reloads the server has reported (see reload()).
+  let reloads = 0;
+  const RELOADED = /Reloaded server configuration/g;
+  // Ready once it says it listens on each of its ports. A TCP probe could be answered by another
+  // program on the port, and the route listener opens after the client one, and may fail after it.
+  const ready = [
+    new RegExp(`Listening for client connections on 127\\.0\\.0\\.1:${port}\\b`),
+    ...(routePort === undefined
+      ? []
+      : [new RegExp(`Listening for route connections on 127\\.0\\.0\\.1:${routePort}\\b`)]),
+    /Server is ready/,
+  ];
 
   async function start(): Promise<void> {
     if (child) return;
-    const proc = spawn(
-      bin,
-      ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args ?? [])],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     killWithTestProcess(proc);
-    proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     child = proc;
-    const exited = new Promise<never>((_, reject) =>
-      proc.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${output.join('')}`))),
-    );
-    exited.catch(() => {});
-    await Promise.race([waitForPort(port, 10_000), exited]);
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      let started = false;
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`nats-server not ready within 10 s: ${output}`));
+      }, 10_000);
+      // Read to the end either way (a full pipe would stall the server); only a tail once ready.
+      const onData = (d: Buffer) => {
+        reloads += (output.slice(-64) + d.toString()).match(RELOADED)?.length ?? 0;
+        output = started ? (output + d.toString()).slice(-20_000) : output + d.toString();
+        if (!started && ready.every((r) => r.test(output))) {
+          started = true;
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      proc.stdout?.on('data', onData);
+      proc.stderr?.on('data', onData);
+      proc.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server could not start: ${err.message}`, { cause: err }));
+      });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited (${code ?? signal}): ${output}`));
+      });
+    });
   }
 
   async function stop(stopOptions: { kill?: boolean } = {}): Promise<void> {
@@ -77,74 +206,80 @@ async function startNatsBinary(bin: string, options: { args?: readonly string[] 
     await exited;
   }
 
-  await start();
+  async function reload(): Promise<void> {
+    const proc = child;
+    if (!proc) throw new Error('nats-server is not running');
+    const seen = reloads;
+    proc.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (reloads === seen) {
+      if (Date.now() > deadline)
+        throw new Error('nats-server did not report a configuration reload within 10 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
     stop,
     start,
+    reload,
     async dispose() {
       await stop();
+      ports.release();
       await rm(storeDir, { recursive: true, force: true });
     },
   };
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = netConnect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
 }
 
 /**
- * The Docker path: the same contract as the binary, a container on a fixed host port with the store
- * bind-mounted from a temp dir, so stop/start keeps both the port and the stored messages.
+ * The Docker path: the same contract as the binary, a container on a fixed (reserved) host port with
+ * the store bind-mounted from a temp dir, so stop/start keeps both the port and the stored messages.
  */
 async function startNatsContainer(options: { args?: readonly string[] }): Promise<NatsServer> {
   const { GenericContainer, Wait } = await import('testcontainers');
-  const port = await freePort();
-  const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
-  type Started = Awaited<ReturnType<InstanceType<typeof GenericContainer>['start']>>;
-  let container: Started | undefined;
+  return startOnReservedPort(async (reservation) => {
+    const { port } = reservation;
+    const storeDir = await mkdtemp(path.join(tmpdir(), 'nats-test-'));
+    type Started = Awaited<ReturnType<InstanceType<typeof GenericContainer>['start']>>;
+    let container: Started | undefined;
 
-  async function start(): Promise<void> {
-    if (container) return;
-    container = await new GenericContainer(process.env['TESTKIT_NATS_IMAGE'] ?? 'nats:2.10-alpine')
-      .withCommand(['-js', '-sd', '/data', ...(options.args ?? [])])
-      .withExposedPorts({ container: 4222, host: port })
-      .withBindMounts([{ source: storeDir, target: '/data' }])
-      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
-      .start();
-  }
+    async function start(): Promise<void> {
+      if (container) return;
+      container = await new GenericContainer(process.env['TESTKIT_NATS_IMAGE'] ?? 'nats:2.10-alpine')
+        .withCommand(['-js', '-sd', '/data', ...(options.args ?? [])])
+        .withExposedPorts({ container: 4222, host: port })
+        .withBindMounts([{ source: storeDir, target: '/data' }])
+        .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+        .start();
+    }
 
-  async function stop(stopOptions: { kill?: boolean } = {}): Promise<void> {
-    const c = container;
-    container = undefined;
-    await c?.stop({ timeout: stopOptions.kill ? 0 : 10_000 });
-  }
+    async function stop(stopOptions: { kill?: boolean } = {}): Promise<void> {
+      const c = container;
+      container = undefined;
+      await c?.stop({ timeout: stopOptions.kill ? 0 : 10_000 });
+    }
 
-  await start();
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    storeDir,
-    stop,
-    start,
-    async dispose() {
+    async function reload(): Promise<void> {
+      if (!container) throw new Error('nats container is not running');
+      await container.exec(['kill', '-HUP', '1']);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    async function dispose(): Promise<void> {
       await stop();
+      reservation.release();
       await rm(storeDir, { recursive: true, force: true });
-    },
-  };
+    }
+
+    try {
+      await start();
+    } catch (err) {
+      await dispose();
+      throw err;
+    }
+    return { url: `nats://127.0.0.1:${port}`, port, storeDir, stop, start, reload, dispose };
+  });
 }

@@ -1,20 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root, for spawning built entrypoints (`apps/api/dist/main.js`). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** A child process whose output is kept line by line, so tests can wait for log lines and read them back. */
 export interface ServiceProcess {

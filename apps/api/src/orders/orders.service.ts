@@ -260,10 +260,18 @@ export function toOrder(row: OrderWithItems): Order {
   };
 }
 
-/** Cursors are opaque to clients: base64url of the last row's `[created_at, id]`. */
+/**
+ * Cursors are opaque to clients: base64url of the last row's `[created_at, id]`, the timestamp to the
+ * microsecond as PostgreSQL stores it. Cursors issued before carried milliseconds
+ * (`toISOString()`); they are still accepted, so a client paging across a deploy goes on, with the
+ * old precision for that one step.
+ */
 export function encodeCursor(c: OrderCursor): string {
-  return Buffer.from(JSON.stringify([c.created_at.toISOString(), c.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([c.created_at, c.id])).toString('base64url');
 }
+
+// ISO 8601 UTC with milliseconds (old cursors) or microseconds (current ones), nothing else.
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:\d{3})?Z$/;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -279,8 +287,12 @@ export function decodeCursor(cursor: string): OrderCursor {
   }
   if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid;
   const [ts, id] = parsed as unknown[];
-  if (typeof ts !== 'string' || typeof id !== 'string' || !UUID.test(id)) throw invalid;
-  const createdAt = new Date(ts);
-  if (Number.isNaN(createdAt.getTime())) throw invalid;
-  return { created_at: createdAt, id };
+  if (typeof ts !== 'string' || typeof id !== 'string' || !UUID.test(id) || !CURSOR_TIME.test(ts))
+    throw invalid;
+  // The text goes to PostgreSQL as is: it must be a real instant (no February 30th, no hour 24, no
+  // year 0), or the cast fails there as a 500. Date rolls such values over, so compare the round trip.
+  const ms = `${ts.slice(0, 23)}Z`;
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1 || date.toISOString() !== ms) throw invalid;
+  return { created_at: ts, id };
 }
