@@ -161,13 +161,24 @@ export function createRelay(deps: RelayDeps) {
    * left the relay idle more than half the time (measured with the lease-and-mark design, whose
    * claim, publish and mark each took a third of a batch).
    */
-  let inFlight: Promise<Slice[]> | undefined;
+  let inFlight: Promise<{ readonly slices: Slice[]; readonly error?: unknown }> | undefined;
 
-  /** Waits for the batch in flight to be acknowledged; its cursors then move in memory. */
+  /**
+   * Waits for the batch in flight to be acknowledged; its cursors have then moved in memory. When it
+   * failed, what it did acknowledge is written at once, and the failure rethrown.
+   */
   async function settle(): Promise<Slice[]> {
     const batch = inFlight;
     inFlight = undefined;
-    return (await batch) ?? [];
+    const outcome = await batch;
+    if (outcome === undefined) return [];
+    if (outcome.error !== undefined) {
+      await writeSettled(outcome.slices).catch((err) =>
+        log.debug({ err }, 'could not write the cursors of a failed batch; they are written with the next'),
+      );
+      throw outcome.error;
+    }
+    return outcome.slices;
   }
 
   /**
@@ -197,15 +208,9 @@ export function createRelay(deps: RelayDeps) {
     // Awaited below, after the previous batch; without a handler now, a read that fails while we wait
     // (database down) would be an unhandled rejection, which ends a Node process.
     reading.catch(() => {});
-    let settled: Slice[];
-    try {
-      settled = await settle();
-    } catch (err) {
-      // The previous batch hit an outage: this read started past it, so drop it and start again from
-      // what was acknowledged.
-      for (const p of held.values()) restartFromAcked(p);
-      throw err;
-    }
+    // The previous batch failed (an outage, or the database refused its writes): finish() has put
+    // each partition it touched back where its acknowledged rows end; this read is dropped with it.
+    const settled = await settle();
     const reads = await reading;
     const slices: Slice[] = [];
     let rows = 0;
@@ -241,9 +246,12 @@ export function createRelay(deps: RelayDeps) {
     const outcomes = Promise.allSettled(
       events.map((event) => (alreadyInStream.has(event.id) ? Promise.resolve() : publishOne(event))),
     );
-    inFlight = outcomes.then((o) => finish(slices, events, o, started));
-    // Handled by settle(); this only keeps an unobserved rejection from being reported meanwhile.
-    inFlight.catch(() => {});
+    inFlight = outcomes
+      .then((o) => finish(slices, events, o, started))
+      .then(
+        (done) => ({ slices: done }),
+        (error: unknown) => ({ slices, error }),
+      );
     return more;
   }
 
@@ -355,27 +363,50 @@ export function createRelay(deps: RelayDeps) {
     });
     await deps.afterPublish?.(published);
     metrics.published.inc(published.length);
-    if (transient > 0) {
-      metrics.failed.inc({ kind: 'transient' }, transient);
-      for (const s of slices) restartFromAcked(s.state);
-      throw new NatsUnavailable(`${transient} of ${events.length} publishes failed`, { cause: firstTransient });
-    }
 
-    const acked: Slice[] = [];
+    // Each partition moves past what was acknowledged before its first failure, whatever failed in
+    // the others: a publish that timed out holds back its own partition only. From the failed row on,
+    // the partition is read again (the rows after it that were published come back as re-publishes,
+    // recognised by Nats-Msg-Id).
     for (const s of slices) {
       const firstFailed = s.read.events.findIndex((e) => failedAt.has(e.id));
       if (firstFailed < 0) {
         s.state.acked = s.read.next;
-        acked.push(s);
         continue;
       }
-      // Acknowledged up to the failed row; from there it is read again (the rows after it that were
-      // published come back as re-publishes, recognised by Nats-Msg-Id).
       s.state.acked = before(s, firstFailed);
       restartFromAcked(s.state);
-      acked.push(s);
+    }
+    if (transient > 0) {
+      metrics.failed.inc({ kind: 'transient' }, transient);
+      const outage = new NatsUnavailable(`${transient} of ${events.length} publishes failed`, {
+        cause: firstTransient,
+      });
+      // The outage is the error; row failures of the same batch are still counted if they can be.
+      if (failures.length > 0) {
+        await countRowFailures(slices, failures).catch((err) =>
+          log.warn({ err, rows: failures.length, cause: outage.message }, 'could not record row failures'),
+        );
+      }
+      throw outage;
     }
     if (failures.length > 0) {
+      await countRowFailures(slices, failures);
+    } else {
+      // A row that failed before is read again as uncertain; once it is in the stream, its failure
+      // count is history.
+      const retried = events.filter((e) => e.uncertain).map((e) => e.id);
+      if (retried.length > 0) await clearOutboxFailures(db, retried);
+    }
+    metrics.batchSize.observe(events.length);
+    metrics.batchDuration.observe((performance.now() - started) / 1000);
+    log.debug({ rows: events.length, published: published.length, failed: failures.length }, 'batch');
+    return [...slices];
+  }
+
+  /** Counts an attempt against each row that failed by itself; a partition waits before its retry. */
+  async function countRowFailures(slices: readonly Slice[], failures: readonly RowFailure[]): Promise<void> {
+    {
       metrics.failed.inc({ kind: 'row' }, failures.length);
       const results = await recordOutboxFailures(db, failures, settings.maxAttempts);
       for (const r of results) {
@@ -392,16 +423,7 @@ export function createRelay(deps: RelayDeps) {
           slice.state.retryAtMs = Math.max(slice.state.retryAtMs, Date.now() + delay);
         }
       }
-    } else {
-      // A row that failed before is read again as uncertain; once it is in the stream, its failure
-      // count is history.
-      const retried = events.filter((e) => e.uncertain).map((e) => e.id);
-      if (retried.length > 0) await clearOutboxFailures(db, retried);
     }
-    metrics.batchSize.observe(events.length);
-    metrics.batchDuration.observe((performance.now() - started) / 1000);
-    log.debug({ rows: events.length, published: published.length, failed: failures.length }, 'batch');
-    return acked;
   }
 
   async function publishOne(event: LogEvent): Promise<void> {
