@@ -1,16 +1,19 @@
+import { RELAY_PRESENCE_LOCK } from '@orders/db';
 import { createLogger } from '@orders/logger';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
 import { NatsLink } from '../src/nats.js';
 import { createRelay } from '../src/relay.js';
-import { natsClient, waitFor } from './helpers.js';
+import { natsClient, readStream, waitFor } from './helpers.js';
 
-// What the relay does when the database refuses the writes that end a batch, against a real
-// PostgreSQL (a trigger makes the statement fail there) and a real nats-server. One batch holds a
-// row that fails by itself (a subject NATS refuses) and one whose publish times out (a plain
-// subscriber takes the subject and never acknowledges): a transient failure, not the row's fault.
+// What the relay does when a batch fails in part, against a real PostgreSQL (a trigger makes the
+// failure count fail there) and a real nats-server: a row that fails by itself (a subject NATS
+// refuses) whose failure cannot be recorded, and a row whose publish times out (a plain subscriber
+// takes the subject and never acknowledges): a transient failure, not the row's fault, which must not
+// hold back the rows of other partitions.
 
 const tdb = await createTestDatabase();
 const nats = await startNatsServer();
@@ -24,38 +27,43 @@ afterAll(async () => {
   await tdb.drop();
 });
 afterEach(async () => {
-  await sql`DROP TRIGGER IF EXISTS break_outbox ON outbox`.execute(tdb.db);
-  await sql`TRUNCATE outbox`.execute(tdb.db);
+  await sql`DROP TRIGGER IF EXISTS break_failures ON outbox_failures`.execute(tdb.db);
+  await sql`TRUNCATE outbox, outbox_failures, outbox_dead`.execute(tdb.db);
 });
 
-/** Makes every UPDATE of outbox that matches `when` fail with `message`. */
-async function breakUpdates(when: string, message: string): Promise<void> {
+/** Makes every insert into outbox_failures fail with `message`: counting a row failure is refused. */
+async function breakFailureCounting(message: string): Promise<void> {
   await sql
-    .raw(`CREATE OR REPLACE FUNCTION break_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    .raw(`CREATE OR REPLACE FUNCTION break_failures() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN RAISE EXCEPTION '${message}'; END $$`)
     .execute(tdb.db);
   await sql
-    .raw(`CREATE TRIGGER break_outbox BEFORE UPDATE ON outbox FOR EACH ROW WHEN (${when})
-          EXECUTE FUNCTION break_outbox()`)
+    .raw('CREATE TRIGGER break_failures BEFORE INSERT ON outbox_failures FOR EACH ROW EXECUTE FUNCTION break_failures()')
     .execute(tdb.db);
 }
 
-async function insertRow(subject: string): Promise<string> {
+async function insertRows(subject: string, n = 1): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, subject, payload)
-    VALUES (gen_random_uuid(), 'order', gen_random_uuid()::text, 'order_created', ${subject}, '{}')
+    SELECT gen_random_uuid(), 'order', gen_random_uuid()::text, 'order_created', ${subject}, '{}'
+    FROM generate_series(1, ${n}::int)
     RETURNING id`.execute(tdb.db);
-  return rows[0]?.id ?? '';
+  return rows.map((r) => r.id);
 }
 
-/** A relay in this process with a long lease, logging into `lines`. */
-async function runRelay(test: (lines: Record<string, unknown>[]) => Promise<void>): Promise<void> {
+/** A relay in this process (holding its presence lock, as main.ts's listener does), logging into `lines`. */
+async function runRelay(
+  test: (lines: Record<string, unknown>[], metrics: ReturnType<typeof createRelayMetrics>) => Promise<void>,
+): Promise<void> {
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({
     name: 'batch-errors',
     level: 'debug',
     destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
   });
+  const presence = new pg.Client({ connectionString: tdb.url });
+  await presence.connect();
+  await presence.query('SELECT pg_advisory_lock($1, hashtext($2))', [RELAY_PRESENCE_LOCK, 'batch-errors']);
   const link = new NatsLink({
     url: nats.url,
     stream: 'batcherr',
@@ -65,17 +73,16 @@ async function runRelay(test: (lines: Record<string, unknown>[]) => Promise<void
     name: 'batch-errors',
     logger,
   });
+  const metrics = createRelayMetrics(tdb.db);
   const relay = createRelay({
     db: tdb.db,
     nats: link,
-    metrics: createRelayMetrics(tdb.db),
+    metrics,
     logger,
     settings: {
       relayId: 'batch-errors',
-      ordering: 'none',
-      batchSize: 10,
+      batchSize: 50,
       pollIntervalMs: 100,
-      // Far longer than the test: a row taken again within it was released, not expired.
       leaseMs: 120_000,
       maxAttempts: 5,
       retryDelayMs: 100,
@@ -85,54 +92,70 @@ async function runRelay(test: (lines: Record<string, unknown>[]) => Promise<void
   link.start();
   relay.start();
   try {
-    await test(lines);
+    await test(lines, metrics);
   } finally {
     await relay.stop();
     await link.stop();
+    await presence.end();
   }
 }
 
-const claimsOf = async (id: string) =>
-  (await tdb.db.selectFrom('outbox').select('claims').where('id', '=', id).executeTakeFirstOrThrow()).claims;
+const counter = async (metrics: ReturnType<typeof createRelayMetrics>, name: string, kind: string) =>
+  (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['kind'] === kind)?.value ?? 0;
 
-describe('a batch whose closing writes fail', () => {
-  it('recording the row failures fails: the transient rows are still released, and that first error is what is logged', async () => {
-    await breakUpdates('NEW.attempts <> OLD.attempts', 'test: recording failures is broken');
-    await insertRow('batcherr.order created'); // a space: refused as the row's own fault
-    const transient = await insertRow('silent.order_created');
-    await runRelay(async (lines) => {
-      // Claimed again long before its lease ends: it was given back after each failed batch.
-      await waitFor('the transient row taken again', async () => (await claimsOf(transient)) >= 3, 15_000);
+describe('a batch whose publishes or closing writes fail', () => {
+  it('counting a row failure fails: that error is what is logged, and the row is read and tried again', async () => {
+    await breakFailureCounting('test: recording failures is broken');
+    const [poison] = await insertRows('batcherr.order created'); // a space: refused as the row's own fault
+    await runRelay(async (lines, metrics) => {
+      await waitFor(
+        'the row tried three times',
+        async () => (await counter(metrics, 'outbox_publish_failures_total', 'row')) >= 3,
+        15_000,
+      );
       const failed = lines.filter((l) => l['msg'] === 'relay batch failed; retrying');
       expect(failed.length).toBeGreaterThan(0);
       expect(failed[0]?.['err']).toMatchObject({ message: 'test: recording failures is broken' });
+      // Never counted, never dead: it stays in the log until its failure can be recorded.
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM outbox WHERE id = ${poison ?? ''}`.execute(tdb.db);
+      expect(rows[0]?.n).toBe(1);
     });
   });
 
-  it('releasing the transient rows fails: the publish failure stays the error, the failed release is logged', async () => {
-    await breakUpdates(
-      'OLD.locked_by IS NOT NULL AND NEW.locked_by IS NULL AND NEW.attempts = OLD.attempts AND NEW.published_at IS NULL',
-      'test: releasing claims is broken',
-    );
-    const transient = await insertRow('silent.order_created');
-    await runRelay(async (lines) => {
-      const isBatchError = (l: Record<string, unknown>) => /retrying$/.test(String(l['msg']));
-      await waitFor('the batch error logged', async () => lines.some(isBatchError), 15_000);
-      const batch = lines.find(isBatchError);
-      expect(batch).toMatchObject({ msg: 'nats unavailable; rows released, retrying' });
-      expect(batch?.['err']).toMatchObject({
-        type: 'NatsUnavailable',
-        message: expect.stringMatching(/^1 of 1 publishes failed/),
-      });
-      const release = lines.find((l) => String(l['msg']).startsWith('could not release claimed rows'));
-      expect(release).toMatchObject({
-        level: 'warn',
-        rows: 1,
-        err: { message: 'test: releasing claims is broken' },
-        cause: '1 of 1 publishes failed',
-      });
-      // Not released: it waits for its lease (or for the orphan check if this relay dies).
-      expect(await claimsOf(transient)).toBe(1);
+  it('a publish that times out holds back its own partition only: every other row is published once', async () => {
+    const [stuck] = await insertRows('silent.order_created');
+    const others = await insertRows('batcherr.order_created', 40);
+    await runRelay(async (lines, metrics) => {
+      await waitFor(
+        'the timed-out row tried twice',
+        async () => (await counter(metrics, 'outbox_publish_failures_total', 'transient')) >= 2,
+        15_000,
+      );
+      const batch = lines.find((l) => /^nats unavailable/.test(String(l['msg'])));
+      expect(batch).toMatchObject({ msg: 'nats unavailable; the batch will be read again' });
+      expect(batch?.['err']).toMatchObject({ type: 'NatsUnavailable' });
+      const { rows } = await sql<{ partition: number; id: string }>`
+        SELECT partition, id FROM outbox WHERE id = ANY(${[stuck ?? '', ...others]}::uuid[])`.execute(tdb.db);
+      const stuckPartition = rows.find((r) => r.id === stuck)?.partition;
+      const elsewhere = rows.filter((r) => r.partition !== stuckPartition).map((r) => r.id);
+      await waitFor(
+        'the rows of the other partitions in the stream',
+        async () => (await streamIds()).filter((id) => elsewhere.includes(id)).length === elsewhere.length,
+        15_000,
+      );
+      // The other partitions moved on: they were not read and sent again with the stuck one (a
+      // re-send would show as a duplicate PubAck), and each is in the stream once.
+      await new Promise((r) => setTimeout(r, 1000));
+      const duplicates = (await metrics.registry.getSingleMetric('outbox_duplicates_total')?.get())?.values[0];
+      expect(duplicates?.value ?? 0).toBe(0);
+      const ids = await streamIds();
+      for (const id of elsewhere) expect(ids.filter((x) => x === id)).toHaveLength(1);
     });
   });
 });
+
+/** Every Nats-Msg-Id in the relay's stream, in stream order (repeats included). */
+async function streamIds(): Promise<string[]> {
+  return (await readStream(nc, 'batcherr')).map((m) => m.msgId ?? '');
+}

@@ -1,7 +1,6 @@
 import { adminQuery, createTestDatabase, startNatsServer } from '@orders/testkit';
-import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { insertBacklog, startRelay, waitFor } from './helpers.js';
+import { insertBacklog, makeDead, startRelay, waitFor } from './helpers.js';
 
 // The relay's backlog gauges while its database is gone: the built relay against a real PostgreSQL
 // that stops accepting its connections, scraped over HTTP as Prometheus would.
@@ -18,9 +17,7 @@ describe('/metrics while the database is down', () => {
   it('drops the backlog series (no stale numbers), reports outbox_backlog_up 0, and brings them back', async () => {
     // Dead rows stay as they are whatever the relay does: a number that is not 0 to go stale.
     const ids = await insertBacklog(tdb.db, 3);
-    await sql`UPDATE outbox SET dead_at = now(), attempts = 10 WHERE id = ANY(${ids}::uuid[])`.execute(
-      tdb.db,
-    );
+    await makeDead(tdb.db, ids, { attempts: 10, error: 'test' });
     const relay = await startRelay(tdb.url, nats, { RELAY_BACKOFF_MAX_MS: '500' });
     const scrape = async () => (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
     const sample = (text: string, name: string) =>
