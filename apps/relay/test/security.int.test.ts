@@ -4,7 +4,7 @@ import { createTestCertificates, createTestDatabase, startNatsServer } from '@or
 import { sql } from 'kysely';
 import { nkeys } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { insertBacklog, startRelay, waitFor } from './helpers.js';
+import { insertBacklog, startRelay, unreadIds, waitFor } from './helpers.js';
 
 // The relay's NATS security options against real nats-servers: TLS with a private CA, mutual TLS,
 // nkey authentication. Secrets (the nkey seed) never appear in its output.
@@ -150,13 +150,12 @@ describe('NATS security options', () => {
       const res = await fetch(`http://127.0.0.1:${relay.port}/ready`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
-    const rows = (ids: readonly string[]) =>
-      sql<{ published: number; attempts: number; claims: number }>`
-        SELECT count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published,
-               max(attempts)::int AS attempts, min(claims)::int AS claims
-        FROM outbox WHERE id = ANY(${ids}::uuid[])`
-        .execute(tdb.db)
-        .then((r) => r.rows[0]);
+    const failuresCounted = async (ids: readonly string[]) =>
+      (
+        await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_failures WHERE id = ANY(${ids}::uuid[])`.execute(
+          tdb.db,
+        )
+      ).rows[0]?.n;
     try {
       await waitFor('ready', async () => (await ready()).status === 200, 15_000);
       await writeFile(conf, users(', permissions: { subscribe: { deny: ["_INBOX.>"] } }'));
@@ -172,11 +171,17 @@ describe('NATS security options', () => {
         },
       });
 
-      // Rows written now fail at once as transient, not after the 10 s PubAck timeout: they are given
-      // back and taken again within seconds, no attempt counted against them.
+      // Rows written now fail at once as transient, not after the 10 s PubAck timeout: they are read
+      // and tried again within seconds, no attempt counted against them.
       const ids = await insertBacklog(tdb.db, 5, { stream });
-      await waitFor('the rows taken again', async () => ((await rows(ids))?.claims ?? 0) >= 3, 8_000, 100);
-      expect(await rows(ids)).toMatchObject({ published: 0, attempts: 0 });
+      await waitFor(
+        'the rows tried again',
+        async () => (await relay.metric('outbox_publish_failures_total{kind="transient"}')) >= 15,
+        8_000,
+        100,
+      );
+      expect(await unreadIds(tdb.db, ids)).toHaveLength(5);
+      expect(await failuresCounted(ids)).toBe(0);
       // The batch's error names the refused subscription.
       expect(relay.lines.some((l) => /PubAck subscription.*"msg":"nats unavailable/.test(l))).toBe(true);
 
@@ -185,7 +190,7 @@ describe('NATS security options', () => {
       await nats.reload();
       await relay.waitForLine(/PubAck subscription accepted again/, 10_000);
       await waitFor('ready again', async () => (await ready()).status === 200, 10_000);
-      await waitFor('the rows published', async () => (await rows(ids))?.published === 5, 15_000);
+      await waitFor('the rows published', async () => (await unreadIds(tdb.db, ids)).length === 0, 15_000);
       expect(relay.alive()).toBe(true);
     } finally {
       relay.kill('SIGTERM');
