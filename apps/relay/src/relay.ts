@@ -253,7 +253,12 @@ export function createRelay(deps: RelayDeps) {
       .then((o) => finish(slices, events, o, started))
       .then(
         (done) => ({ slices: done }),
-        (error: unknown) => ({ slices, error }),
+        (error: unknown) => {
+          // Failed before its partitions were settled one by one: every one not known to be past this
+          // batch is read again from what was acknowledged.
+          for (const s of slices) if (s.state.acked !== s.read.next) restartFromAcked(s.state);
+          return { slices, error };
+        },
       );
     return more;
   }

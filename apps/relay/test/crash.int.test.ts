@@ -12,6 +12,7 @@ import {
   readStream,
   startRelay,
   streamCount,
+  unreadIds,
   waitAllMarked,
   waitFor,
 } from './helpers.js';
@@ -26,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('crashes', () => {
-  it('a publish acked but never marked is re-published, acked as a duplicate, and stored once', async () => {
+  it('a batch acked but whose cursor was never written is re-published, acked as duplicates, and stored once', async () => {
     const ids = await insertBacklog(tdb.db, 50);
     const logger = silentLogger();
     const metrics = createRelayMetrics(tdb.db);
@@ -47,7 +48,6 @@ describe('crashes', () => {
       logger,
       settings: {
         relayId: 'crash-test',
-        ordering: 'aggregate',
         batchSize: 100,
         pollIntervalMs: 100,
         leaseMs: 1000,
@@ -55,8 +55,7 @@ describe('crashes', () => {
         retryDelayMs: 100,
         backoffMaxMs: 500,
       },
-      // The worst moment: JetStream has every message, the database has no mark. The "crash" leaves
-      // the rows leased, as a killed process would.
+      // The worst moment: JetStream has every message, the cursor has not moved past them.
       afterPublish: (published) => {
         if (crashed++ === 0) throw new Error(`simulated crash after ${published.length} acks`);
       },
@@ -65,16 +64,8 @@ describe('crashes', () => {
     relay.start();
     try {
       await waitFor(
-        'the rows to be re-published and marked',
-        async () => {
-          const left = await tdb.db
-            .selectFrom('outbox')
-            .select('id')
-            .where('published_at', 'is', null)
-            .where('id', 'in', ids)
-            .execute();
-          return left.length === 0;
-        },
+        'the rows to be re-published and read',
+        async () => (await unreadIds(tdb.db, ids)).length === 0,
         15_000,
       );
       expect(crashed).toBe(2);
@@ -82,8 +73,6 @@ describe('crashes', () => {
         /outbox_duplicates_total (\d+)/,
       )?.[1];
       expect(Number(duplicates)).toBe(50);
-      const rows = await tdb.db.selectFrom('outbox').select(['claims']).where('id', 'in', ids).execute();
-      expect(rows.every((r) => r.claims === 2)).toBe(true);
       expect(exactlyOnce(await readStream(nc, 'orders'), ids)).toEqual({
         missing: [],
         duplicated: [],
@@ -120,20 +109,7 @@ describe('crashes', () => {
     expect(killedAt.every((n) => n < 5000)).toBe(true);
     const relay = await startRelay(tdb.url, nats, env);
     try {
-      await waitFor(
-        'every row marked',
-        async () => {
-          const left = await tdb.db
-            .selectFrom('outbox')
-            .select('id')
-            .where('published_at', 'is', null)
-            .limit(1)
-            .execute();
-          return left.length === 0;
-        },
-        60_000,
-        50,
-      );
+      await waitAllMarked(tdb.db, 60_000);
       const messages = (await readStream(nc, 'orders')).slice(before);
       expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
       expect(messages).toHaveLength(5000);
@@ -143,50 +119,48 @@ describe('crashes', () => {
     }
   }, 90_000);
 
-  it("a SIGKILLed relay's leased rows go to a live relay at once, not after the lease", async () => {
+  it("a SIGKILLed relay's partitions go to a live relay at once, not after the lease", async () => {
     await tdb.db.deleteFrom('outbox').execute();
     const before = await streamCount(nc, 'orders');
-    // A lease far longer than the test: only the presence lock can hand the rows over in time.
+    // A lease far longer than the test: only the presence lock can hand the partitions over in time.
     const env = { RELAY_LEASE_MS: '120000', RELAY_BATCH_SIZE: '50' };
     const doomed = await startRelay(tdb.url, nats, env);
     const survivor = await startRelay(tdb.url, nats, { ...env, RELAY_POLL_INTERVAL_MS: '200' });
-    const leasedByDoomed = async () =>
+    const partitionsOf = async (pid: number) =>
       (
-        await sql<{ id: string }>`
-          SELECT id FROM outbox WHERE published_at IS NULL AND locked_by LIKE ${`%-${doomed.pid}-%`}`.execute(
-          tdb.db,
-        )
-      ).rows.map((r) => r.id);
+        await sql<{ partition: number }>`
+          SELECT partition FROM outbox_partitions WHERE owner LIKE ${`%-${pid}-%`}`.execute(tdb.db)
+      ).rows.map((r) => r.partition);
     try {
-      const ids = await insertBacklog(tdb.db, 5000);
-      // Freeze the doomed relay (SIGSTOP: its connections and presence lock stay) while it holds leases.
-      let held: string[] = [];
-      for (let attempt = 0; attempt < 50 && held.length === 0; attempt++) {
-        doomed.kill('SIGSTOP');
-        held = await leasedByDoomed();
-        if (held.length === 0) {
-          doomed.kill('SIGCONT');
-          await new Promise((r) => setTimeout(r, 2));
-        }
-      }
+      // The two share the partitions.
+      await waitFor(
+        'both relays holding partitions',
+        async () => (await partitionsOf(doomed.pid)).length > 0 && (await partitionsOf(survivor.pid)).length > 0,
+        15_000,
+      );
+      // Frozen (SIGSTOP: its connections and presence lock stay) while it holds partitions.
+      doomed.kill('SIGSTOP');
+      const held = await partitionsOf(doomed.pid);
       expect(held.length).toBeGreaterThan(0);
-      // A claim it had sent before freezing still completes in the database: take the set after it.
-      await new Promise((r) => setTimeout(r, 300));
-      held = await leasedByDoomed();
-      // While it lives (frozen, not dead), the survivor leaves its leases alone and drains the rest.
+      const ids = await insertBacklog(tdb.db, 5000);
+      const { rows } = await sql<{ id: string; partition: number }>`
+        SELECT id, partition FROM outbox WHERE id = ANY(${ids}::uuid[])`.execute(tdb.db);
+      const inHeld = rows.filter((r) => held.includes(r.partition)).map((r) => r.id);
+      // While it lives (frozen, not dead), the survivor leaves its partitions alone and drains the rest.
       await waitFor(
         'the survivor to drain everything else',
-        async () => (await streamCount(nc, 'orders')) - before >= ids.length - held.length,
+        async () => (await streamCount(nc, 'orders')) - before >= ids.length - inHeld.length,
         30_000,
       );
       await new Promise((r) => setTimeout(r, 500));
-      expect((await leasedByDoomed()).sort()).toEqual([...held].sort());
+      expect((await unreadIds(tdb.db, ids)).sort()).toEqual([...inHeld].sort());
+      expect(await partitionsOf(doomed.pid)).toEqual(held);
 
       const killedAt = Date.now();
       doomed.kill('SIGKILL');
       await doomed.exited;
       await waitAllMarked(tdb.db, 30_000);
-      // Far sooner than the 120 s lease: the survivor took the rows once the dead relay's session ended.
+      // Far sooner than the 120 s lease: the survivor took them once the dead relay's session ended.
       expect(Date.now() - killedAt).toBeLessThan(10_000);
       const messages = (await readStream(nc, 'orders')).slice(before);
       expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
