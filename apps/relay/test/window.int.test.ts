@@ -13,13 +13,14 @@ import {
   readStream,
   startRelay,
   streamCount,
+  unreadIds,
   waitAllMarked,
   waitFor,
 } from './helpers.js';
 
-// Dedup beyond the duplicate window: a row acked by JetStream but never marked, taken again after the
-// stream has forgotten its Nats-Msg-Id, must not be stored a second time. The stream here remembers
-// ids for 1 s; the relay comes back 3 s later.
+// Dedup beyond the duplicate window: a row acked by JetStream but whose cursor never moved past it,
+// read again after the stream has forgotten its Nats-Msg-Id, must not be stored a second time. The
+// stream here remembers ids for 1 s; the relay comes back 3 s later.
 
 const tdb = await createTestDatabase();
 const nats = await startNatsServer();
@@ -45,7 +46,20 @@ beforeEach(async () => {
   });
 });
 
-/** A relay in this process that "dies" after its first acks, before marking: rows stay leased for 1 s. */
+/** As a relay leaves a partition when it dies after writing the reach of a batch: reach over every row now committed. */
+async function reachOverEverything(agoMs: number): Promise<void> {
+  await sql`
+    INSERT INTO outbox_cursors (partition, acked_snapshot, acked_target, acked_after_xid, acked_after_seq,
+                                reach_snapshot, reach_at, written_by)
+    SELECT partition, acked_snapshot, acked_target, acked_after_xid, acked_after_seq, pg_current_snapshot(),
+           now() - make_interval(secs => ${agoMs / 1000}), 'gone'
+    FROM outbox_cursor`.execute(tdb.db);
+}
+
+/**
+ * A relay in this process that "dies" after its first acks, before its cursor moves: what it leaves
+ * is a cursor behind the rows and a reach over them, as a killed process would.
+ */
 async function ackThenDie(): Promise<void> {
   const logger = silentLogger();
   const link = new NatsLink({
@@ -65,7 +79,6 @@ async function ackThenDie(): Promise<void> {
     logger,
     settings: {
       relayId: 'dies',
-      ordering: 'aggregate',
       batchSize: 1000,
       pollIntervalMs: 60_000,
       leaseMs: 1000,
@@ -75,7 +88,7 @@ async function ackThenDie(): Promise<void> {
     },
     afterPublish: () => {
       died = true;
-      throw new Error('killed after the acks, before the mark');
+      throw new Error('killed after the acks, before the cursor moved');
     },
   });
   link.start();
@@ -86,13 +99,15 @@ async function ackThenDie(): Promise<void> {
 }
 
 describe('dedup beyond the duplicate window', () => {
-  it('acked, killed before marking, restarted 3 s later with a 1 s window: still one message per event', async () => {
+  it('acked, killed before the cursor moved, restarted 3 s later with a 1 s window: still one message per event', async () => {
     const ids = await insertBacklog(tdb.db, 200, { stream });
     await ackThenDie();
     expect(await streamCount(nc, stream)).toBe(200);
-    const { rows } = await sql<{ unmarked: number }>`
-      SELECT count(*)::int AS unmarked FROM outbox WHERE published_at IS NULL AND claims = 1`.execute(tdb.db);
-    expect(rows[0]?.unmarked).toBe(200);
+    // The cursors are still behind every row, and their reach says the rows may be in the stream.
+    expect(await unreadIds(tdb.db, ids)).toHaveLength(200);
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM outbox_cursor WHERE reach_snapshot IS NOT NULL`.execute(tdb.db);
+    expect(rows[0]?.n).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 3000));
 
     const relay = await startRelay(tdb.url, nats, {
@@ -113,12 +128,10 @@ describe('dedup beyond the duplicate window', () => {
     expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
   }, 30_000);
 
-  it('a row claimed long ago whose publish never reached the stream is looked up, found absent, and sent once', async () => {
+  it('a row a dead relay may have published long ago, that never reached the stream, is looked up, found absent, and sent once', async () => {
     const ids = await insertBacklog(tdb.db, 50, { stream });
-    // As a relay leaves rows when it dies between the claim and the publish.
-    await sql`UPDATE outbox SET claims = 1, first_claimed_at = now() - interval '5 seconds', locked_by = 'gone'`.execute(
-      tdb.db,
-    );
+    // As a relay leaves its partitions when it dies between writing the reach and the publish.
+    await reachOverEverything(5000);
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
       RELAY_PUBLISH_TIMEOUT_MS: '500',
@@ -147,7 +160,7 @@ describe('dedup beyond the duplicate window', () => {
     const js = nc.jetstream();
     for (const id of ids.slice(0, 20))
       await js.publish(`${stream}.order_created`, new TextEncoder().encode('{}'), { msgID: id });
-    await sql`UPDATE outbox SET claims = 1, first_claimed_at = now() - interval '3 seconds'`.execute(tdb.db);
+    await reachOverEverything(3000);
     await new Promise((r) => setTimeout(r, 1500)); // past the 1 s window for the 20 already stored
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
