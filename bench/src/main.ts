@@ -20,8 +20,8 @@ import {
   uniqueDatabaseName,
 } from '@orders/testkit';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
+import pg from 'pg';
 import {
   measureMachineCpu,
   processCpuSeconds,
@@ -570,7 +570,12 @@ async function scenarioLatency(nats: NatsServer, nc: NatsConnection): Promise<vo
 async function steadyWithHeld(
   nats: NatsServer,
   nc: NatsConnection,
-  options: { name: string; rate: number; seconds: number; hold?: (dbUrl: string) => Promise<() => Promise<void>> },
+  options: {
+    name: string;
+    rate: number;
+    seconds: number;
+    hold?: (dbUrl: string) => Promise<() => Promise<void>>;
+  },
 ) {
   const stream = nextStream(options.name);
   const t = await freshDatabase();
@@ -616,7 +621,9 @@ async function steadyWithHeld(
   await sampler;
   await release();
   await waitUntil(() => drained(t.db), 120_000, 20);
-  await waitUntil(async () => latencies.length >= result.requests - result.non2xx, 30_000, 20).catch(() => {});
+  await waitUntil(async () => latencies.length >= result.requests - result.non2xx, 30_000, 20).catch(
+    () => {},
+  );
   await sub.close();
   await stopAll([api.proc, relay]);
   const check = await verifyExactlyOnce(nc, stream, t.db);
@@ -677,7 +684,9 @@ async function scenarioHeld(nats: NatsServer, nc: NatsConnection): Promise<void>
   const otherSeconds = quick ? 30 : 120;
   const runs = {} as Record<string, Awaited<ReturnType<typeof steadyWithHeld>>>;
   for (const held of [false, true]) {
-    progress(`held: 800 orders/s for ${snapshotSeconds} s, ${held ? 'an old snapshot held open' : 'nothing held'}`);
+    progress(
+      `held: 800 orders/s for ${snapshotSeconds} s, ${held ? 'an old snapshot held open' : 'nothing held'}`,
+    );
     runs[`snapshot_${held}`] = await steadyWithHeld(nats, nc, {
       name: `held${held ? 's' : 'n'}`,
       rate: 800,
@@ -686,7 +695,9 @@ async function scenarioHeld(nats: NatsServer, nc: NatsConnection): Promise<void>
     });
   }
   for (const held of [false, true]) {
-    progress(`held: 200 orders/s for ${otherSeconds} s, ${held ? 'a write transaction open in another database' : 'nothing held'}`);
+    progress(
+      `held: 200 orders/s for ${otherSeconds} s, ${held ? 'a write transaction open in another database' : 'nothing held'}`,
+    );
     runs[`other_${held}`] = await steadyWithHeld(nats, nc, {
       name: `other${held ? 'w' : 'n'}`,
       rate: 200,
@@ -712,7 +723,10 @@ async function scenarioHeld(nats: NatsServer, nc: NatsConnection): Promise<void>
     ratio: undefined,
     target: 'age < 1 s, no rising trend, dead tuples not growing with events',
     met: s1.maxAgeS < 1 && flat(s1) && s1.deadTuplesEnd - s1.deadTuplesStart < s1.result.requests / 100,
-    exactlyOnce: s1.check.ok && s0.check.ok ? `ok (${fmt(s1.check.rows)} events)` : `FAILED ${JSON.stringify([s0.check, s1.check])}`,
+    exactlyOnce:
+      s1.check.ok && s0.check.ok
+        ? `ok (${fmt(s1.check.rows)} events)`
+        : `FAILED ${JSON.stringify([s0.check, s1.check])}`,
   });
   rows.push({
     scenario: `Write transaction open in another database for ${otherSeconds} s, 200 orders/s through the API`,
@@ -721,7 +735,10 @@ async function scenarioHeld(nats: NatsServer, nc: NatsConnection): Promise<void>
     ratio: o1.p99 / Math.max(1, o0.p99),
     target: 'p99 within 2x of the run without it',
     met: o1.p99 <= 2 * Math.max(1, o0.p99),
-    exactlyOnce: o1.check.ok && o0.check.ok ? `ok (${fmt(o1.check.rows)} events)` : `FAILED ${JSON.stringify([o0.check, o1.check])}`,
+    exactlyOnce:
+      o1.check.ok && o0.check.ok
+        ? `ok (${fmt(o1.check.rows)} events)`
+        : `FAILED ${JSON.stringify([o0.check, o1.check])}`,
   });
 }
 

@@ -102,7 +102,8 @@ describe('JetStream cluster', () => {
       await waitAllMarked(tdb.db, 90_000);
       sampling = false;
       await sampler;
-      const { rows } = await sql<{ id: string; attempts: number }>`SELECT id, attempts FROM outbox`.execute(
+      const { rows } = await sql<{ id: string; attempts: number }>`
+        SELECT o.id, coalesce(f.attempts, 0) AS attempts FROM outbox AS o LEFT JOIN outbox_failures AS f USING (id)`.execute(
         tdb.db,
       );
       expect(rows).toHaveLength(created.length);

@@ -80,8 +80,13 @@ describe('network faults between relay and NATS', () => {
       );
       await waitAllMarked(tdb.db);
       const { rows } = await sql<{ id: string; attempts: number; dead: boolean }>`
-        SELECT id, attempts, dead_at IS NOT NULL AS dead FROM outbox`.execute(tdb.db);
+        SELECT o.id, coalesce(f.attempts, 0) AS attempts, false AS dead
+        FROM outbox AS o LEFT JOIN outbox_failures AS f USING (id)`.execute(tdb.db);
       expect(rows).toHaveLength(created.length);
+      const { rows: dead } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_dead`.execute(
+        tdb.db,
+      );
+      expect(dead[0]?.n).toBe(0);
       expect(rows.filter((r) => r.attempts > 0 || r.dead)).toEqual([]);
       const messages = await readStream(nc, 'orders');
       expect(

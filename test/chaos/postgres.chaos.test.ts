@@ -107,9 +107,11 @@ describe('PostgreSQL restart', () => {
         // Every 201 is stored (a 503 may still have committed if only the answer was lost: then it is whole).
         const stored = new Set(orders.rows.map((o) => o.id));
         expect(created.filter((o) => !stored.has(o.id ?? ''))).toEqual([]);
-        await waitFor('every row marked', async () => {
+        await waitFor('every row read by its cursor', async () => {
           const left = await db.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+            `SELECT count(*)::int AS n FROM outbox AS o JOIN outbox_cursor AS c USING (partition)
+             WHERE NOT outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid,
+                                              c.acked_after_seq)`,
           );
           return left.rows[0]?.n === 0;
         });

@@ -120,7 +120,9 @@ export function createRelay(deps: RelayDeps) {
   /** Waits for a notification, the poll interval, a partition's retry time, or stop. */
   async function idle(): Promise<void> {
     if (woken || stopping.signal.aborted) return;
-    const retryIn = Math.min(...[...held.values()].map((p) => p.retryAtMs - Date.now()).filter((ms) => ms > 0));
+    const retryIn = Math.min(
+      ...[...held.values()].map((p) => p.retryAtMs - Date.now()).filter((ms) => ms > 0),
+    );
     const rebalanceIn = nextRebalance - Date.now();
     const waitMs = Math.max(1, Math.min(settings.pollIntervalMs, retryIn, rebalanceIn));
     await new Promise<void>((resolve) => {
@@ -151,7 +153,9 @@ export function createRelay(deps: RelayDeps) {
       held.set(taken.partition, fromCursor(taken));
       log.info(
         { partition: taken.partition, recovering: taken.reach !== null },
-        taken.reach === null ? 'partition taken' : 'partition taken; re-reading what its last relay may have sent',
+        taken.reach === null
+          ? 'partition taken'
+          : 'partition taken; re-reading what its last relay may have sent',
       );
     }
     metrics.partitionsHeld.set(held.size);
@@ -363,7 +367,8 @@ export function createRelay(deps: RelayDeps) {
         return;
       }
       failedAt.set(event.id, outcome.reason);
-      if (outcome.reason instanceof RowPublishError) failures.push({ id: event.id, error: outcome.reason.message });
+      if (outcome.reason instanceof RowPublishError)
+        failures.push({ id: event.id, error: outcome.reason.message });
       else {
         transient++;
         firstTransient ??= outcome.reason;
@@ -421,9 +426,15 @@ export function createRelay(deps: RelayDeps) {
         const error = failures.find((f) => f.id === r.id)?.error;
         if (r.dead) {
           metrics.dead.inc();
-          log.error({ outbox_id: r.id, attempts: r.attempts, error }, 'outbox row is dead: moved to outbox_dead');
+          log.error(
+            { outbox_id: r.id, attempts: r.attempts, error },
+            'outbox row is dead: moved to outbox_dead',
+          );
         } else {
-          log.warn({ outbox_id: r.id, attempts: r.attempts, error }, 'publish failed for this row; will retry');
+          log.warn(
+            { outbox_id: r.id, attempts: r.attempts, error },
+            'publish failed for this row; will retry',
+          );
         }
         const slice = slices.find((s) => s.read.events.some((e) => e.id === r.id));
         if (slice && !r.dead) {
@@ -435,7 +446,8 @@ export function createRelay(deps: RelayDeps) {
   }
 
   async function publishOne(event: LogEvent): Promise<void> {
-    const headers = event.headers === '{}' ? NO_HEADERS : (JSON.parse(event.headers) as Record<string, string>);
+    const headers =
+      event.headers === '{}' ? NO_HEADERS : (JSON.parse(event.headers) as Record<string, string>);
     const span = startPublishSpan(tracer, { id: event.id, subject: event.subject, headers });
     try {
       const ack = await nats.publish({
@@ -560,7 +572,8 @@ function fromCursor(taken: HeldPartition): Partition {
 
 /** Reads start again from what was acknowledged; what went beyond it may be in the stream. */
 function restartFromAcked(state: Partition): void {
-  if (state.reach !== null && !state.recovery) beginRecovery(state, state.reach, state.reachAtMs ?? Date.now());
+  if (state.reach !== null && !state.recovery)
+    beginRecovery(state, state.reach, state.reachAtMs ?? Date.now());
   state.read = state.recovery ? pinned(state.acked, state.recovery.reach) : state.acked;
 }
 

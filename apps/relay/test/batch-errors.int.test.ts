@@ -38,7 +38,9 @@ async function breakFailureCounting(message: string): Promise<void> {
           BEGIN RAISE EXCEPTION '${message}'; END $$`)
     .execute(tdb.db);
   await sql
-    .raw('CREATE TRIGGER break_failures BEFORE INSERT ON outbox_failures FOR EACH ROW EXECUTE FUNCTION break_failures()')
+    .raw(
+      'CREATE TRIGGER break_failures BEFORE INSERT ON outbox_failures FOR EACH ROW EXECUTE FUNCTION break_failures()',
+    )
     .execute(tdb.db);
 }
 
@@ -104,7 +106,8 @@ async function runRelay(
 }
 
 const counter = async (metrics: ReturnType<typeof createRelayMetrics>, name: string, kind: string) =>
-  (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['kind'] === kind)?.value ?? 0;
+  (await metrics.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['kind'] === kind)
+    ?.value ?? 0;
 
 describe('a batch whose publishes or closing writes fail', () => {
   it('counting a row failure fails: that error is what is logged, and the row is read and tried again', async () => {
@@ -151,7 +154,8 @@ describe('a batch whose publishes or closing writes fail', () => {
       // The other partitions moved on: they were not read and sent again with the stuck one (a
       // re-send would show as a duplicate PubAck), and each is in the stream once.
       await new Promise((r) => setTimeout(r, 1000));
-      const duplicates = (await metrics.registry.getSingleMetric('outbox_duplicates_total')?.get())?.values[0];
+      const duplicates = (await metrics.registry.getSingleMetric('outbox_duplicates_total')?.get())
+        ?.values[0];
       expect(duplicates?.value ?? 0).toBe(0);
       const ids = await streamIds();
       for (const id of elsewhere) expect(ids.filter((x) => x === id)).toHaveLength(1);

@@ -135,7 +135,8 @@ describe('crashes', () => {
       // The two share the partitions.
       await waitFor(
         'both relays holding partitions',
-        async () => (await partitionsOf(doomed.pid)).length > 0 && (await partitionsOf(survivor.pid)).length > 0,
+        async () =>
+          (await partitionsOf(doomed.pid)).length > 0 && (await partitionsOf(survivor.pid)).length > 0,
         15_000,
       );
       // Frozen (SIGSTOP: its connections and presence lock stay) while it holds partitions.

@@ -36,10 +36,7 @@ describe('relay delivery', () => {
       const messages = await readStream(nc, 'orders');
       expect(messages).toHaveLength(500);
 
-      const outbox = await tdb.db
-        .selectFrom('outbox')
-        .select(['id', 'aggregate_id'])
-        .execute();
+      const outbox = await tdb.db.selectFrom('outbox').select(['id', 'aggregate_id']).execute();
       const outboxIdByOrder = new Map(outbox.map((r) => [r.aggregate_id, r.id]));
       expect(
         exactlyOnce(

@@ -32,9 +32,7 @@ describe('per-order ordering', () => {
   it(`3 relays, ${ORDERS} orders each moved through ${STEPS.length} statuses: each order's events reach the stream in commit order`, async () => {
     const api = await startApi(tdb.url);
     const startRelays = () =>
-      Promise.all(
-        [1, 2, 3].map(() => startRelay(tdb.url, nats, { RELAY_BATCH_SIZE: '100' })),
-      );
+      Promise.all([1, 2, 3].map(() => startRelay(tdb.url, nats, { RELAY_BATCH_SIZE: '100' })));
     const stopRelays = async (list: Awaited<ReturnType<typeof startRelays>>) => {
       for (const r of list) r.kill('SIGTERM');
       await Promise.all(list.map((r) => r.exited));

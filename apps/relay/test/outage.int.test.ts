@@ -73,7 +73,9 @@ describe('NATS outage', () => {
         }
         // An outage is not the rows' fault: no attempt was counted against any of them.
         const { rows: failures } = await sql<{ n: number }>`
-          SELECT (SELECT count(*) FROM outbox_failures) + (SELECT count(*) FROM outbox_dead) AS n`.execute(tdb.db);
+          SELECT (SELECT count(*) FROM outbox_failures) + (SELECT count(*) FROM outbox_dead) AS n`.execute(
+          tdb.db,
+        );
         expect(Number(failures[0]?.n)).toBe(0);
       } finally {
         await nc.close();

@@ -152,9 +152,9 @@ describe('NATS security options', () => {
     };
     const failuresCounted = async (ids: readonly string[]) =>
       (
-        await sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox_failures WHERE id = ANY(${ids}::uuid[])`.execute(
-          tdb.db,
-        )
+        await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM outbox_failures WHERE id = ANY(${ids}::uuid[])`.execute(tdb.db)
       ).rows[0]?.n;
     try {
       await waitFor('ready', async () => (await ready()).status === 200, 15_000);

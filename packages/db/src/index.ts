@@ -36,6 +36,26 @@ export {
 } from './orders.js';
 export { enqueueOutboxEvent, type NewOutboxEvent, outboxValues } from './outbox.js';
 export {
+  checkpointReplay,
+  countReplay,
+  findUnfinishedReplay,
+  nextReplayRows,
+  type OutboxBacklog,
+  type OutboxStatus,
+  outboxBacklog,
+  outboxPartitions,
+  outboxStatus,
+  type PartitionStatus,
+  pruneCursorRecords,
+  pruneOutbox,
+  pruneOutboxBatch,
+  type ReplayCheckpoint,
+  type ReplayRequest,
+  type ReplayRow,
+  requeueDeadRows,
+  startReplay,
+} from './outbox-admin.js';
+export {
   LOG_START,
   type LogEvent,
   type LogPosition,
@@ -55,26 +75,6 @@ export {
   releasePartitions,
   writeCursors,
 } from './outbox-partitions.js';
-export {
-  checkpointReplay,
-  countReplay,
-  findUnfinishedReplay,
-  nextReplayRows,
-  type OutboxBacklog,
-  outboxBacklog,
-  outboxPartitions,
-  type OutboxStatus,
-  outboxStatus,
-  type PartitionStatus,
-  pruneCursorRecords,
-  pruneOutbox,
-  pruneOutboxBatch,
-  type ReplayCheckpoint,
-  type ReplayRequest,
-  type ReplayRow,
-  requeueDeadRows,
-  startReplay,
-} from './outbox-admin.js';
 export {
   type Database,
   ORDER_STATUSES,

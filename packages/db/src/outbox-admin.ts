@@ -126,7 +126,9 @@ export async function outboxStatus(db: Kysely<Database>): Promise<OutboxStatus> 
   const { rows } = await sql<{ total: string; held: number; last: Date | null }>`
     SELECT (SELECT count(*) FROM outbox) AS total,
            (SELECT count(*)::int FROM outbox_partitions WHERE owner IS NOT NULL AND lease_until > now()) AS held,
-           (SELECT max(written_at) FROM outbox_cursor WHERE written_by NOT LIKE 'migration %') AS last`.execute(db);
+           (SELECT max(written_at) FROM outbox_cursor WHERE written_by NOT LIKE 'migration %') AS last`.execute(
+    db,
+  );
   const row = rows[0];
   return {
     ...backlog,

@@ -169,8 +169,13 @@ export async function readOutboxLog(
   }
   return requests.map((request) => {
     const read = byPartition.get(request.partition);
-    if (read === undefined) throw new Error(`outbox read returned nothing for partition ${request.partition}`);
-    return { partition: request.partition, events: read.events, next: nextPosition(request.from, read, limit) };
+    if (read === undefined)
+      throw new Error(`outbox read returned nothing for partition ${request.partition}`);
+    return {
+      partition: request.partition,
+      events: read.events,
+      next: nextPosition(request.from, read, limit),
+    };
   });
 }
 

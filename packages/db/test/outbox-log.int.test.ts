@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   changeOrderStatus,
   createDb,
-  DEFAULT_MIGRATIONS_DIR,
   type Db,
+  DEFAULT_MIGRATIONS_DIR,
   insertOrderWithEvent,
   type LogPosition,
   migrateToLatest,
@@ -185,7 +185,14 @@ describe('the outbox log read', () => {
       orders.map((id) =>
         insertOrderWithEvent(
           tdb.db,
-          { id, customer_id: crypto.randomUUID(), total_amount: '1.00', metadata: {}, created_at: now, items: [] },
+          {
+            id,
+            customer_id: crypto.randomUUID(),
+            total_amount: '1.00',
+            metadata: {},
+            created_at: now,
+            items: [],
+          },
           event(id, 'order_created', 'draft'),
         ),
       ),
@@ -212,7 +219,9 @@ describe('the outbox log read', () => {
     );
     const read = await r.drain();
     const { rows } = await sql<{ id: string; aggregate_id: string; payload: { from: string; to: string } }>`
-      SELECT id, aggregate_id, payload FROM outbox WHERE aggregate_id = ANY(${orders}::text[])`.execute(tdb.db);
+      SELECT id, aggregate_id, payload FROM outbox WHERE aggregate_id = ANY(${orders}::text[])`.execute(
+      tdb.db,
+    );
     const byId = new Map(rows.map((row) => [row.id, row]));
     for (const order of orders) {
       const chain = read.map((id) => byId.get(id)).filter((row) => row?.aggregate_id === order);
