@@ -240,7 +240,13 @@ export function createRelay(deps: RelayDeps) {
       state.read = read.next;
       rows += read.events.length;
     }
-    await writeSettled(settled, slices);
+    try {
+      await writeSettled(settled, slices);
+    } catch (err) {
+      // Not published, so not past: the next read of these partitions starts where this one did.
+      for (const s of slices) s.state.read = s.from;
+      throw err;
+    }
     if (rows === 0) return more;
     let alreadyInStream: ReadonlySet<string>;
     try {

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
 import { NatsLink } from '../src/nats.js';
 import { createRelay } from '../src/relay.js';
-import { natsClient, readStream, waitFor } from './helpers.js';
+import { natsClient, readStream, unreadIds, waitFor } from './helpers.js';
 
 // What the relay does when a batch fails in part, against a real PostgreSQL (a trigger makes the
 // failure count fail there) and a real nats-server: a row that fails by itself (a subject NATS
@@ -160,6 +160,40 @@ describe('a batch whose publishes or closing writes fail', () => {
       const ids = await streamIds();
       for (const id of elsewhere) expect(ids.filter((x) => x === id)).toHaveLength(1);
     });
+  });
+});
+
+describe('a cursor write that fails before a batch is published', () => {
+  afterEach(async () => {
+    await sql`DROP TRIGGER IF EXISTS break_cursor_once ON outbox_cursors`.execute(tdb.db);
+  });
+
+  it('sends nothing of that batch and reads it again: every row is published once', async () => {
+    // The first cursor insert (the batch's reach, written before its publish) fails, once.
+    await sql
+      .raw(`CREATE SEQUENCE IF NOT EXISTS cursor_writes;
+            CREATE OR REPLACE FUNCTION break_cursor_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              -- A sequence, not a table: it counts the attempt even though the statement rolls back.
+              IF nextval('cursor_writes') = 1 THEN
+                RAISE EXCEPTION 'test: the cursor write fails';
+              END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER break_cursor_once BEFORE INSERT ON outbox_cursors FOR EACH ROW
+              EXECUTE FUNCTION break_cursor_once();`)
+      .execute(tdb.db);
+    const ids = await insertRows('batcherr.order_created', 30);
+    await runRelay(async (lines) => {
+      await waitFor('every row read', async () => (await unreadIds(tdb.db, ids)).length === 0, 15_000);
+      expect(
+        lines.some(
+          (l) => (l['err'] as { message?: string } | undefined)?.message === 'test: the cursor write fails',
+        ),
+      ).toBe(true);
+    });
+    const sent = await streamIds();
+    for (const id of ids) expect(sent.filter((x) => x === id)).toHaveLength(1);
   });
 });
 
