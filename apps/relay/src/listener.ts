@@ -9,9 +9,10 @@ export const OUTBOX_CHANNEL = 'outbox';
 /**
  * The relay's own session, on a dedicated connection: it holds the relay's presence lock (a session
  * advisory lock on RELAY_PRESENCE_LOCK and the relay id, which tells other relays that this one's
- * leases are alive) and, unless `listen` is false, LISTENs and calls `onNotify` for each notification.
+ * partitions are held by a live relay) and, unless `listen` is false, LISTENs and calls `onNotify` for
+ * each notification.
  * When the connection drops it reconnects with backoff; meanwhile the relay's poll interval bounds the
- * delay, and other relays may take this one's leased rows (a re-publish, recognised by Nats-Msg-Id).
+ * delay, and other relays may take this one's partitions (a re-publish, recognised by Nats-Msg-Id).
  */
 export class OutboxListener {
   #client: pg.Client | undefined;
@@ -65,8 +66,10 @@ export class OutboxListener {
         );
         if (!rows[0]?.held) {
           // Another session holds the same key (a hash collision of two relay ids): this relay's
-          // leases then count as alive while that session lives, and expire as leases. Safe.
-          this.#log.warn("presence lock held by another session; this relay's leases will expire as leases");
+          // partitions then count as held while that session lives, and go when their lease ends. Safe.
+          this.#log.warn(
+            "presence lock held by another session; this relay's partitions go to others only when their lease ends",
+          );
         }
         if (this.options.listen !== false) {
           client.on('notification', () => this.options.onNotify());
