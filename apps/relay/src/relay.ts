@@ -425,28 +425,23 @@ export function createRelay(deps: RelayDeps) {
 
   /** Counts an attempt against each row that failed by itself; a partition waits before its retry. */
   async function countRowFailures(slices: readonly Slice[], failures: readonly RowFailure[]): Promise<void> {
-    {
-      metrics.failed.inc({ kind: 'row' }, failures.length);
-      const results = await recordOutboxFailures(db, failures, settings.maxAttempts);
-      for (const r of results) {
-        const error = failures.find((f) => f.id === r.id)?.error;
-        if (r.dead) {
-          metrics.dead.inc();
-          log.error(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'outbox row is dead: moved to outbox_dead',
-          );
-        } else {
-          log.warn(
-            { outbox_id: r.id, attempts: r.attempts, error },
-            'publish failed for this row; will retry',
-          );
-        }
-        const slice = slices.find((s) => s.read.events.some((e) => e.id === r.id));
-        if (slice && !r.dead) {
-          const delay = Math.min(300_000, settings.retryDelayMs * 2 ** (r.attempts - 1));
-          slice.state.retryAtMs = Math.max(slice.state.retryAtMs, Date.now() + delay);
-        }
+    metrics.failed.inc({ kind: 'row' }, failures.length);
+    const results = await recordOutboxFailures(db, failures, settings.maxAttempts);
+    for (const r of results) {
+      const error = failures.find((f) => f.id === r.id)?.error;
+      if (r.dead) {
+        metrics.dead.inc();
+        log.error(
+          { outbox_id: r.id, attempts: r.attempts, error },
+          'outbox row is dead: moved to outbox_dead',
+        );
+      } else {
+        log.warn({ outbox_id: r.id, attempts: r.attempts, error }, 'publish failed for this row; will retry');
+      }
+      const slice = slices.find((s) => s.read.events.some((e) => e.id === r.id));
+      if (slice && !r.dead) {
+        const delay = Math.min(300_000, settings.retryDelayMs * 2 ** (r.attempts - 1));
+        slice.state.retryAtMs = Math.max(slice.state.retryAtMs, Date.now() + delay);
       }
     }
   }

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { LogPosition } from './outbox-log.js';
+import { LOG_START, type LogPosition } from './outbox-log.js';
 import type { Database } from './schema.js';
 
 /**
@@ -128,7 +128,7 @@ async function loadCursors(
     partition: r.partition,
     epoch: epochs.get(r.partition) ?? '0',
     acked: {
-      snapshot: r.acked_snapshot ?? '1:1:',
+      snapshot: r.acked_snapshot ?? LOG_START.snapshot,
       target: r.acked_target,
       afterXid: r.acked_after_xid,
       afterSeq: r.acked_after_seq,
