@@ -1,6 +1,18 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
+export {
+  createSigningKey,
+  hmacToken,
+  type JwksServer,
+  mintToken,
+  startJwksServer,
+  startTestIssuer,
+  type TestClaims,
+  type TestIssuer,
+  type TestSigningKey,
+  unsignedToken,
+} from './jwks.js';
 export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
 export {
   freePort,
