@@ -48,6 +48,42 @@ describe('loadApiConfig', () => {
     );
   });
 
+  it('switches authentication on with all three AUTH_* variables, off with none, and refuses a part', () => {
+    expect(loadApiConfig({}).auth).toBeUndefined();
+    const auth = {
+      AUTH_JWKS_URL: 'https://idp.example/.well-known/jwks.json',
+      AUTH_ISSUER: 'https://idp.example/',
+      AUTH_AUDIENCE: 'orders-api, orders-admin',
+    };
+    expect(loadApiConfig(auth).auth).toEqual({
+      jwksUrl: auth.AUTH_JWKS_URL,
+      issuer: auth.AUTH_ISSUER,
+      audience: ['orders-api', 'orders-admin'],
+      clockToleranceSeconds: 5,
+    });
+    expect(loadApiConfig({ ...auth, AUTH_CLOCK_TOLERANCE_S: '0' }).auth?.clockToleranceSeconds).toBe(0);
+    expect(() => loadApiConfig({ ...auth, AUTH_CLOCK_TOLERANCE_S: '1h' })).toThrow(/AUTH_CLOCK_TOLERANCE_S/);
+    expect(() => loadApiConfig({ ...auth, AUTH_JWKS_URL: 'file:///etc/keys' })).toThrow(/AUTH_JWKS_URL/);
+    let error: unknown;
+    try {
+      loadApiConfig({ AUTH_ISSUER: auth.AUTH_ISSUER });
+    } catch (err) {
+      error = err;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      'AUTH_JWKS_URL: is required when AUTH_ISSUER is set (all three or none)',
+      'AUTH_AUDIENCE: is required when AUTH_ISSUER is set (all three or none)',
+    ]);
+  });
+
+  it('protects /metrics only with a METRICS_TOKEN of at least 16 characters, never echoed', () => {
+    expect(loadApiConfig({}).metricsToken).toBeUndefined();
+    expect(loadApiConfig({ METRICS_TOKEN: 'a-long-scrape-token' }).metricsToken).toBe('a-long-scrape-token');
+    expect(() => loadApiConfig({ METRICS_TOKEN: 'short-secret' })).toThrow(
+      /^invalid configuration: METRICS_TOKEN: must be at least 16 characters$/,
+    );
+  });
+
   it('names every bad variable in one error, without echoing values', () => {
     let error: unknown;
     try {

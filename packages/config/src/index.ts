@@ -108,7 +108,24 @@ const apiSchema = databaseSchema.extend({
   TRUST_PROXY: booleanFlag.default(false),
   TRUST_PROXY_HOPS: positiveInt.max(100).optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(5),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
+
+/** The three variables that switch bearer authentication on: all of them, or none. */
+const AUTH_VARIABLES = ['AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const;
+
+/** Bearer JWT authentication: whose tokens, for which audience, checked with which keys. */
+export interface AuthConfig {
+  readonly jwksUrl: string;
+  readonly issuer: string;
+  /** `AUTH_AUDIENCE`, comma separated: a token must name one of them in `aud`. */
+  readonly audience: readonly string[];
+  readonly clockToleranceSeconds: number;
+}
 
 /** Everything the API process needs, frozen. */
 export interface ApiConfig {
@@ -142,6 +159,10 @@ export interface ApiConfig {
     readonly trustProxyHops: number;
   };
   readonly shutdownTimeoutMs: number;
+  /** Undefined: authentication is off (no AUTH_* variable set), as before issue 17. */
+  readonly auth: AuthConfig | undefined;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Never logged. */
+  readonly metricsToken: string | undefined;
 }
 
 const relaySchema = databaseSchema.extend({
@@ -268,6 +289,17 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
           message: 'only applies with TRUST_PROXY=true',
         });
       }
+      // Two of the three would leave the API open while the operator believes it closed.
+      const set = AUTH_VARIABLES.filter((name) => v[name] !== undefined);
+      if (set.length > 0 && set.length < AUTH_VARIABLES.length) {
+        for (const name of AUTH_VARIABLES.filter((n) => v[n] === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `is required when ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} set (all three or none)`,
+          });
+        }
+      }
     }),
     env,
   );
@@ -292,6 +324,20 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       trustProxyHops: e.TRUST_PROXY_HOPS ?? 1,
     }),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    auth:
+      e.AUTH_JWKS_URL !== undefined && e.AUTH_ISSUER !== undefined && e.AUTH_AUDIENCE !== undefined
+        ? Object.freeze({
+            jwksUrl: e.AUTH_JWKS_URL,
+            issuer: e.AUTH_ISSUER,
+            audience: Object.freeze(
+              e.AUTH_AUDIENCE.split(',')
+                .map((a) => a.trim())
+                .filter((a) => a !== ''),
+            ),
+            clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S,
+          })
+        : undefined,
+    metricsToken: e.METRICS_TOKEN,
   });
 }
 

@@ -112,6 +112,21 @@ export function orderStatusChangedPayload(change: {
   return { event_type: EventType.OrderStatusChanged, ...change };
 }
 
+/**
+ * The NATS headers an event may carry besides `Nats-Msg-Id` (the outbox id, set by the relay).
+ * `traceparent`/`tracestate`: the W3C trace context of the request that wrote the event. `actor`: the
+ * `sub` of the verified bearer token of that request, absent when authentication is off; a subject
+ * only (at most 255 characters, no control characters), never a token or any other claim.
+ */
+export const EventHeader = {
+  Traceparent: 'traceparent',
+  Tracestate: 'tracestate',
+  Actor: 'actor',
+} as const;
+export type EventHeaderName = (typeof EventHeader)[keyof typeof EventHeader];
+/** The headers stored on an outbox row and published with it. */
+export type EventHeaders = Partial<Record<EventHeaderName, string>>;
+
 /** The fields of a W3C Trace Context `traceparent` header (level 1). */
 export interface Traceparent {
   readonly traceId: string;
