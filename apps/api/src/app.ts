@@ -1,4 +1,12 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import {
+  AuthError,
+  BEARER_SCHEME,
+  bearerSecurityScheme,
+  createAuthGuard,
+  type JwtVerifier,
+  requireStaticToken,
+} from '@orders/auth';
 import type { ApiConfig } from '@orders/config';
 import { type Db, isDatabaseUnavailable, type OutboxNotifier, pingDatabase } from '@orders/db';
 import type { Logger } from '@orders/logger';
@@ -12,7 +20,7 @@ import { registerDocs } from './docs.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerOrderRoutes } from './orders/orders.index.js';
 import { createOrdersService } from './orders/orders.service.js';
-import { fieldErrors, type Problem, ProblemError, problem } from './problem.js';
+import { fieldErrors, type Problem, ProblemError, problem, problemSchema } from './problem.js';
 import { rateLimit } from './rate-limit.js';
 import { type AppEnv, traceContextFrom } from './trace.js';
 
@@ -26,7 +34,16 @@ export interface AppDeps {
   /** Sends the relay's wake-up hint after each commit (OUTBOX_NOTIFY=after-commit). */
   readonly notifier?: OutboxNotifier;
   readonly now?: () => Date;
+  /** Bearer JWT verification for the orders routes; absent: authentication off, everything open. */
+  readonly verifier?: JwtVerifier;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken?: string;
 }
+
+const METRICS_SCHEME = 'metricsToken';
+// The repository carries no open-source licence: the service is the company's own. OpenAPI 3.1 names
+// a licence by SPDX expression (`identifier`); the typings behind doc31 only know 3.0's name and url.
+const LICENSE = { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' };
 
 const RETRY_AFTER_SECONDS = 5;
 
@@ -71,6 +88,8 @@ export function createApp(deps: AppDeps) {
       {
         request_id: c.get('requestId'),
         trace_id: c.get('trace')?.traceId,
+        // The verified caller, never the token; absent when authentication is off or the token was refused.
+        sub: c.get('principal')?.subject,
         method: c.req.method,
         path: c.req.path,
         route,
@@ -97,7 +116,22 @@ export function createApp(deps: AppDeps) {
     ...(deps.now ? { now: deps.now } : {}),
     ...(config.idempotencyTtlMs !== undefined ? { idempotencyTtlMs: config.idempotencyTtlMs } : {}),
   });
-  registerOrderRoutes(app, { service, metrics, limits: config.limits });
+  const guard = createAuthGuard(deps.verifier);
+  registerOrderRoutes(app, { service, metrics, limits: config.limits, guard });
+  app.openAPIRegistry.registerComponent(
+    'securitySchemes',
+    BEARER_SCHEME,
+    bearerSecurityScheme(
+      'An access token (JWT) of the issuer the API is configured with (AUTH_ISSUER, AUTH_AUDIENCE), ' +
+        'signed with RS256, ES256 or EdDSA. Reading needs the scope orders:read, changes orders:write.',
+    ),
+  );
+  app.openAPIRegistry.registerComponent('securitySchemes', METRICS_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The METRICS_TOKEN the operator set; without one, /metrics is open.',
+  });
+  if (deps.metricsToken !== undefined) app.use('/metrics', requireStaticToken(deps.metricsToken));
 
   app.openapi(
     createRoute({
@@ -106,6 +140,8 @@ export function createApp(deps: AppDeps) {
       operationId: 'health',
       tags: ['operations'],
       summary: 'Up and able to reach the database.',
+      // Open to anyone: orchestrators probe it without credentials.
+      security: [],
       responses: {
         200: { description: 'Healthy.', content: { 'application/json': { schema: healthSchema } } },
         503: {
@@ -132,8 +168,14 @@ export function createApp(deps: AppDeps) {
       operationId: 'metrics',
       tags: ['operations'],
       summary: 'Prometheus metrics.',
+      // Open unless the operator set METRICS_TOKEN: then the scraper sends it as a bearer token.
+      security: [{}, { [METRICS_SCHEME]: [] }],
       responses: {
         200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: z.string() } } },
+        401: {
+          description: 'METRICS_TOKEN is set, and the request did not carry it as a bearer token.',
+          content: { 'application/problem+json': { schema: problemSchema } },
+        },
       },
     }),
     async (c) => {
@@ -149,14 +191,37 @@ export function createApp(deps: AppDeps) {
       description:
         'Orders with a transactional outbox: each created order commits together with its order_created event, ' +
         'which the relay publishes to NATS JetStream exactly once. Errors are RFC 9457 problem documents.',
+      license: LICENSE,
     },
-    tags: [{ name: 'orders' }, { name: 'operations' }],
+    // Relative: the document is served by the API itself, so Swagger UI's "Try it out" calls this host.
+    servers: [{ url: '/', description: 'The server that serves this document.' }],
+    tags: [
+      {
+        name: 'orders',
+        description:
+          'Create, read, list and change orders. Bearer JWT with scope orders:read (GET) or orders:write ' +
+          '(POST, PATCH, cancel) when authentication is on.',
+      },
+      { name: 'operations', description: 'Health and metrics for the platform; no order data.' },
+    ],
   });
   registerDocs(app);
 
   app.notFound((c) => respond(c, problem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.onError((err, c) => {
+    if (err instanceof AuthError) {
+      const challenge = err.challenge;
+      if (challenge !== undefined) c.header('WWW-Authenticate', challenge);
+      if (err.retryAfterSeconds !== undefined) {
+        log.warn(
+          { err: err.cause, request_id: c.var.requestId },
+          'token not checked: issuer keys unreachable',
+        );
+        c.header('Retry-After', String(err.retryAfterSeconds));
+      }
+      return respond(c, problem(err.status, err.code, err.message));
+    }
     if (err instanceof ProblemError) {
       if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.retryAfterSeconds));
       return respond(

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
+import { createJwtVerifier } from '@orders/auth';
 import { ConfigError, loadApiConfig } from '@orders/config';
 import { createDb, createOutboxNotifier, pruneIdempotencyKeys, safeError } from '@orders/db';
 import { createLogger } from '@orders/logger';
@@ -29,7 +30,38 @@ const notifier =
         logger.debug({ err }, 'outbox wake-up hint failed; the relay poll covers it'),
       )
     : undefined;
-const { app } = createApp({ db, logger, config, ...(notifier ? { notifier } : {}) });
+const authLog = logger.child({ component: 'auth' });
+const verifier = config.auth
+  ? createJwtVerifier({
+      jwksUrl: config.auth.jwksUrl,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      clockToleranceSeconds: config.auth.clockToleranceSeconds,
+      jwks: {
+        // A failed fetch keeps the keys fetched before; it is retried at most every 30 s, so this is rare.
+        onRefresh: (r) =>
+          r.ok
+            ? authLog.info({ keys: r.keys, reason: r.reason }, 'issuer keys fetched')
+            : authLog.warn(
+                { err: r.error, reason: r.reason, jwks_url: config.auth?.jwksUrl },
+                'issuer keys could not be fetched; cached keys stay in use',
+              ),
+      },
+    })
+  : undefined;
+if (verifier) void verifier.warm();
+else
+  authLog.warn(
+    'authentication is off (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE unset): anyone who reaches the port may read and change orders',
+  );
+const { app } = createApp({
+  db,
+  logger,
+  config,
+  ...(notifier ? { notifier } : {}),
+  ...(verifier ? { verifier } : {}),
+  ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+});
 
 // Expired Idempotency-Keys go in small batches every 10 minutes (jittered, so several API processes spread out).
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -47,7 +79,10 @@ pruner.unref();
 setTimeout(() => void pruneKeys(), 30_000).unref();
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-  logger.info({ port: info.port, host: config.host, stream: config.stream }, 'api listening');
+  logger.info(
+    { port: info.port, host: config.host, stream: config.stream, auth: config.auth ? 'bearer' : 'off' },
+    'api listening',
+  );
 }) as Server;
 server.on('error', (err) => {
   logger.fatal({ err }, 'api server failed');

@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
-import { parseTraceparent } from '@orders/events';
+import type { Principal } from '@orders/auth';
+import { EventHeader, type EventHeaders, parseTraceparent } from '@orders/events';
 
 /** The W3C trace context an order's events carry to the stream (as NATS headers). */
 export interface TraceContext {
@@ -58,12 +59,26 @@ function randomIds(): string {
   return hex;
 }
 
-/** The NATS headers an event stores for its trace context. */
-export function traceHeaders(trace: TraceContext): Record<string, string> {
-  return trace.tracestate
-    ? { traceparent: trace.traceparent, tracestate: trace.tracestate }
-    : { traceparent: trace.traceparent };
+/** Where a change came from: the request's trace context and, with authentication on, its caller. */
+export interface EventOrigin {
+  readonly trace?: TraceContext | undefined;
+  /** The verified token's `sub`. */
+  readonly actor?: string | undefined;
 }
 
-/** The app's Hono environment: what middleware hands to handlers. */
-export type AppEnv = { Variables: { trace: TraceContext } };
+/** The NATS headers an event stores for its origin; undefined when there is nothing to say. */
+export function eventHeaders(origin: EventOrigin | undefined): EventHeaders | undefined {
+  const trace = origin?.trace;
+  if (!trace && origin?.actor === undefined) return undefined;
+  return {
+    ...(trace ? { [EventHeader.Traceparent]: trace.traceparent } : {}),
+    ...(trace?.tracestate ? { [EventHeader.Tracestate]: trace.tracestate } : {}),
+    ...(origin?.actor !== undefined ? { [EventHeader.Actor]: origin.actor } : {}),
+  };
+}
+
+/**
+ * The app's Hono environment: what middleware hands to handlers. `principal` is set by the auth
+ * guard of a route once its token verified; never with authentication off.
+ */
+export type AppEnv = { Variables: { trace: TraceContext; principal: Principal } };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SEED_ORDER, setupApi } from './helpers.js';
+import { SEED_ORDER, setupAuthenticatedApi } from './helpers.js';
 
 // Fuzzing driven by the OpenAPI document the API serves: for every operation, requests are generated from
 // its own parameter and body schemas, either valid or with values mutated (wrong types, out-of-range
@@ -12,8 +12,9 @@ import { SEED_ORDER, setupApi } from './helpers.js';
 const FUZZ_SEED = process.env['FUZZ_SEED'] ?? (process.env['CI'] ? '20261126' : undefined);
 if (FUZZ_SEED !== undefined) fc.configureGlobal({ seed: Number(FUZZ_SEED) });
 
-const { tdb, app } = await setupApi();
-afterAll(() => tdb.drop());
+// With authentication on and a token holding both scopes: the API as deployed, every guard in the path.
+const { app, close } = await setupAuthenticatedApi();
+afterAll(close);
 
 type Schema = {
   type?: string | string[];

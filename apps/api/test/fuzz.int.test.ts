@@ -1,7 +1,7 @@
 import { contractEvent } from '@orders/testkit';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { CUSTOMER, postJson, SEED_ORDER, setupAuthenticatedApi, TEST_LIMITS } from './helpers.js';
 
 // Property-based fuzzing of the HTTP API against a real database: whatever a client sends, the answer is
 // a 2xx that is right, or a 4xx problem document; never a 5xx. fast-check prints the seed and the shrunk
@@ -12,8 +12,9 @@ import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers
 const FUZZ_SEED = process.env['FUZZ_SEED'] ?? (process.env['CI'] ? '20261126' : undefined);
 if (FUZZ_SEED !== undefined) fc.configureGlobal({ seed: Number(FUZZ_SEED) });
 
-const { tdb, app } = await setupApi();
-afterAll(() => tdb.drop());
+// With authentication on and a token holding both scopes: the API as deployed, every guard in the path.
+const { tdb, app, close } = await setupAuthenticatedApi();
+afterAll(close);
 const db = tdb.db;
 
 const STATUSES = ['draft', 'placed', 'cancelled', 'shipped', 'completed'] as const;

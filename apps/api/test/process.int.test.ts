@@ -9,6 +9,7 @@ import {
   REPO_ROOT,
   startNodeProcess,
   startServerProcess,
+  startTestIssuer,
 } from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -84,8 +85,64 @@ describe('the API process', () => {
       await api.exited;
       expect([...api.lines, ...api.stderr].join('\n')).not.toContain('sup3r-secret');
       for (const l of api.lines) expect(() => JSON.parse(l)).not.toThrow();
+      // No AUTH_* variable: authentication is off, and the process says so once, at start.
+      const off = api.lines.filter((l) => l.includes('authentication is off'));
+      expect(off).toHaveLength(1);
+      expect(JSON.parse(off[0] ?? '{}')).toMatchObject({ level: 'warn', component: 'auth' });
     } finally {
       if (api.alive()) api.kill('SIGKILL');
+    }
+  });
+
+  it('with AUTH_* set, checks bearer tokens against the JWKS and logs the caller, not the token', async () => {
+    const issuer = await startTestIssuer();
+    const metricsToken = 'scrape-0123456789abcdef';
+    const { proc: api, port } = await startServerProcess(
+      ENTRY,
+      (port) => ({
+        DATABASE_URL: tdb.url,
+        SERVICE_PORT: String(port),
+        AUTH_JWKS_URL: issuer.jwks.url,
+        AUTH_ISSUER: issuer.issuer,
+        AUTH_AUDIENCE: issuer.audience,
+        METRICS_TOKEN: metricsToken,
+      }),
+      (api) => api.waitForLine(/"msg":"api listening"/),
+    );
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      // Fetched at start, so the first request does not wait for the issuer.
+      await api.waitForLine(/issuer keys fetched/);
+      expect(issuer.jwks.fetches()).toBe(1);
+      const post = (headers: Record<string, string>) =>
+        fetch(`${base}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(SEED_ORDER),
+        });
+      const refused = await post({});
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer');
+      const token = await issuer.token(['orders:write'], { sub: 'svc-process-test' });
+      expect((await post({ authorization: `Bearer ${token}`, 'x-request-id': 'auth-1' })).status).toBe(201);
+      expect(JSON.parse(await api.waitForLine(/auth-1/))).toMatchObject({
+        sub: 'svc-process-test',
+        status: 201,
+      });
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      expect(
+        (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).status,
+      ).toBe(200);
+      api.kill('SIGTERM');
+      await api.exited;
+      const output = [...api.lines, ...api.stderr].join('\n');
+      expect(output).not.toContain(token);
+      expect(output).not.toContain(metricsToken);
+      expect(output).not.toContain('authentication is off');
+    } finally {
+      if (api.alive()) api.kill('SIGKILL');
+      await issuer.jwks.stop();
     }
   });
 

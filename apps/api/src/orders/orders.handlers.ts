@@ -1,11 +1,17 @@
 import type { RouteHandler } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { parseIdempotencyKey, requestHash } from '../idempotency.js';
 import type { Metrics } from '../metrics.js';
-import type { AppEnv } from '../trace.js';
+import type { AppEnv, EventOrigin } from '../trace.js';
 import type { orderRoutes } from './orders.routes.js';
 import type { OrdersService } from './orders.service.js';
 
 type Routes = ReturnType<typeof orderRoutes>;
+
+/** The request's trace context and caller, for the events it writes. */
+function originOf(c: Context<AppEnv>): EventOrigin {
+  return { trace: c.get('trace'), actor: c.get('principal')?.subject };
+}
 
 /** HTTP in, HTTP out: validation already happened in the route's schemas, the service does the work. */
 export function orderHandlers(service: OrdersService, metrics: Metrics) {
@@ -15,7 +21,7 @@ export function orderHandlers(service: OrdersService, metrics: Metrics) {
     // The validated input, not the raw body: unknown fields are dropped, and the raw body may nest too deep
     // for the recursive canonical form (a stack overflow, a 500).
     const idempotency = key === undefined ? undefined : { key, requestHash: requestHash(input) };
-    const result = await service.create(input, c.get('trace'), idempotency);
+    const result = await service.create(input, originOf(c), idempotency);
     if (result.replayed) {
       // The first response again, byte for byte, marked as a replay; nothing was created.
       metrics.idempotentReplays.inc();
@@ -39,12 +45,12 @@ export function orderHandlers(service: OrdersService, metrics: Metrics) {
 
   const updateOrder: RouteHandler<Routes['updateOrder'], AppEnv> = async (c) => {
     const { id } = c.req.valid('param');
-    const { order } = await service.setStatus(id, c.req.valid('json').status, c.get('trace'));
+    const { order } = await service.setStatus(id, c.req.valid('json').status, originOf(c));
     return c.json(order, 200);
   };
 
   const cancelOrder: RouteHandler<Routes['cancelOrder'], AppEnv> = async (c) => {
-    const { order } = await service.setStatus(c.req.valid('param').id, 'cancelled', c.get('trace'));
+    const { order } = await service.setStatus(c.req.valid('param').id, 'cancelled', originOf(c));
     return c.json(order, 200);
   };
 

@@ -22,7 +22,7 @@ import {
 } from '@orders/events';
 import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
 import { ProblemError } from '../problem.js';
-import { type TraceContext, traceHeaders } from '../trace.js';
+import { type EventOrigin, eventHeaders } from '../trace.js';
 import type { CreateOrderInput, Order } from './orders.schemas.js';
 
 /** Largest total NUMERIC(14,2) holds, in cents. */
@@ -66,7 +66,7 @@ export function createOrdersService({
      */
     async create(
       input: CreateOrderInput,
-      trace?: TraceContext,
+      origin?: EventOrigin,
       idempotency?: IdempotencyRequest,
     ): Promise<CreateResult> {
       let totalCents = 0n;
@@ -114,6 +114,7 @@ export function createOrdersService({
           price: centsToDecimal(l.priceCents),
         })),
       };
+      const headers = eventHeaders(origin);
       const event = {
         id: randomUUID(),
         aggregateType: AggregateType.Order,
@@ -121,7 +122,7 @@ export function createOrdersService({
         eventType: EventType.OrderCreated,
         subject: subjectFor(stream, EventType.OrderCreated),
         payload: orderCreatedPayload(order),
-        ...(trace ? { headers: traceHeaders(trace) } : {}),
+        ...(headers ? { headers } : {}),
         createdAt,
       };
       // One statement, so one transaction: the order, its items and its event commit together or not
@@ -171,9 +172,10 @@ export function createOrdersService({
     async setStatus(
       id: string,
       status: OrderStatus,
-      trace?: TraceContext,
+      origin?: EventOrigin,
     ): Promise<{ order: Order; changed: boolean }> {
       const changedAt = now();
+      const headers = eventHeaders(origin);
       const result = await changeOrderStatus(
         db,
         id,
@@ -192,7 +194,7 @@ export function createOrdersService({
             to: status,
             changed_at: changedAt.toISOString(),
           }),
-          ...(trace ? { headers: traceHeaders(trace) } : {}),
+          ...(headers ? { headers } : {}),
           createdAt: changedAt,
         }),
       );
