@@ -168,8 +168,14 @@ describe('a request without a good token', () => {
       'exp',
     );
     await expectRefused(await create(app, forever), 401, 'invalid_token');
-    const injected = await mintToken(issuer.key, claims({ sub: 'admin\r\nNats-Msg-Id: x' }));
-    await expectRefused(await create(app, injected), 401, 'invalid_token');
+    for (const sub of ['admin\r\nNats-Msg-Id: x', ' padded ', '', 'x'.repeat(256)]) {
+      const token = await mintToken(issuer.key, claims({ sub }));
+      await expectRefused(await create(app, token), 401, 'invalid_token');
+    }
+    // Any other subject is taken as it is, Unicode included.
+    expect((await create(app, await mintToken(issuer.key, claims({ sub: 'auth0|Zoë 42' })))).status).toBe(
+      201,
+    );
   });
 });
 

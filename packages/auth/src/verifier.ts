@@ -37,7 +37,8 @@ export interface JwtVerifier {
 }
 
 // A subject goes into NATS headers and log lines: no control characters, a sane length.
-const SUBJECT = /^[^\p{Cc}]{1,255}$/u;
+// NATS trims header values, so no surrounding white space either: the actor is exactly the sub.
+const SUBJECT = /^(?!\s)[^\p{Cc}]{1,255}(?<!\s)$/u;
 
 /** Builds a verifier; nothing is fetched until `warm()` or the first token. */
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
