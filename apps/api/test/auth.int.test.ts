@@ -64,6 +64,8 @@ const claims = (over: Record<string, unknown> = {}) => ({
   aud: issuer.audience,
   sub: 'client-42',
   scope: `${READ} ${WRITE}`,
+  // Unique tokens: the verifier remembers verified ones, and a test of the keys must not hit that.
+  jti: randomUUID(),
   ...over,
 });
 
@@ -380,6 +382,47 @@ describe('the issuer keys', () => {
     await expectRefused(await create(target, await issuer.token([WRITE])), 503, 'auth_unavailable');
     // An unsigned token is refused before any key is looked up.
     await expectRefused(await create(target, unsignedToken(claims())), 401, 'invalid_token');
+  });
+});
+
+describe('verified tokens', () => {
+  it('a token seen before is not checked again until its exp or the TTL, whichever is first', async () => {
+    const keys = await startJwksServer();
+    const [key] = keys.keys;
+    if (!key) throw new Error('the JWKS server started without a key');
+    const make = (ttlMs: number) =>
+      appWith(
+        createJwtVerifier({
+          jwksUrl: keys.url,
+          issuer: issuer.issuer,
+          audience: issuer.audience,
+          clockToleranceSeconds: 0,
+          jwks: { cooldownMs: 0 },
+          verified: { ttlMs },
+        }),
+      );
+    const remembering = make(60_000);
+    const checking = make(0);
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await mintToken(key, claims({ exp: now + 2 }));
+      for (const target of [remembering, checking]) expect((await create(target, token)).status).toBe(201);
+      // The issuer withdraws the key, and both verifiers fetch the set without it (an unknown kid makes
+      // them): the remembered token still passes (for at most the TTL), without the cache it is refused.
+      keys.keys.splice(0, 1, await createSigningKey('ES256'));
+      const stranger = await mintToken(key, claims(), { kid: randomUUID() });
+      for (const target of [remembering, checking]) {
+        await expectRefused(await create(target, stranger), 401, 'invalid_token');
+      }
+      expect(keys.fetches()).toBe(4);
+      expect((await create(remembering, token)).status).toBe(201);
+      await expectRefused(await create(checking, token), 401, 'invalid_token');
+      // Never past its exp: then it is checked again in full (and its key is gone).
+      await new Promise((r) => setTimeout(r, (now + 2) * 1000 - Date.now() + 50));
+      await expectRefused(await create(remembering, token), 401, 'invalid_token');
+    } finally {
+      await keys.stop();
+    }
   });
 });
 

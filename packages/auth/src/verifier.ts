@@ -2,6 +2,7 @@ import { errors, type JWTPayload, jwtVerify } from 'jose';
 import { AuthError } from './errors.js';
 import { createJwksKeys, type JwksKeysOptions, JwksUnavailableError } from './jwks-keys.js';
 import { scopesOf } from './scopes.js';
+import { createVerifiedTokens, type VerifiedTokensOptions } from './verified-tokens.js';
 
 /** Asymmetric signatures only: `none` and the HMAC family (a shared secret) are never accepted. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -26,6 +27,8 @@ export interface JwtVerifierOptions {
   readonly algorithms?: readonly AsymmetricAlgorithm[];
   /** Cache and fetch of the JWKS (cooldown, age, timeout, a log hook). */
   readonly jwks?: Omit<JwksKeysOptions, 'url'>;
+  /** Recently verified tokens (10,000 for at most 60 s by default; `ttlMs: 0` turns it off). */
+  readonly verified?: VerifiedTokensOptions;
 }
 
 /** Verifies bearer JWTs against an issuer's JWKS. */
@@ -43,6 +46,8 @@ const SUBJECT = /^(?!\s)[^\p{Cc}]{1,255}(?<!\s)$/u;
 /** Builds a verifier; nothing is fetched until `warm()` or the first token. */
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const keys = createJwksKeys({ ...options.jwks, url: options.jwksUrl });
+  const verified = createVerifiedTokens<Principal>(options.verified);
+  const toleranceMs = (options.clockToleranceSeconds ?? 5) * 1000;
   const verifyOptions = {
     issuer: options.issuer,
     audience: typeof options.audience === 'string' ? options.audience : [...options.audience],
@@ -54,6 +59,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
 
   return {
     async verify(token) {
+      const known = verified.get(token);
+      if (known !== undefined) return known;
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, keys, verifyOptions));
@@ -76,7 +83,10 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
           'the token sub claim is empty, too long or holds control characters',
         );
       }
-      return { subject, scopes: scopesOf(payload) };
+      const principal: Principal = { subject, scopes: scopesOf(payload) };
+      // exp is required above; the entry lasts no longer than jwtVerify would accept the token.
+      verified.set(token, principal, (payload.exp ?? 0) * 1000 + toleranceMs);
+      return principal;
     },
     warm: () => keys.refresh('start'),
   };

@@ -137,6 +137,14 @@ export async function startTestIssuer(audience = 'orders-api'): Promise<TestIssu
     issuer,
     audience,
     token: (scopes, claims = {}) =>
-      mintToken(key, { iss: issuer, aud: audience, sub: 'test-client', scope: scopes.join(' '), ...claims }),
+      // A jti of its own: two tokens minted in the same second are never the same string.
+      mintToken(key, {
+        iss: issuer,
+        aud: audience,
+        sub: 'test-client',
+        scope: scopes.join(' '),
+        jti: randomUUID(),
+        ...claims,
+      }),
   };
 }
