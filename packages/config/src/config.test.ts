@@ -64,6 +64,9 @@ describe('loadApiConfig', () => {
     expect(loadApiConfig({ ...auth, AUTH_CLOCK_TOLERANCE_S: '0' }).auth?.clockToleranceSeconds).toBe(0);
     expect(() => loadApiConfig({ ...auth, AUTH_CLOCK_TOLERANCE_S: '1h' })).toThrow(/AUTH_CLOCK_TOLERANCE_S/);
     expect(() => loadApiConfig({ ...auth, AUTH_JWKS_URL: 'file:///etc/keys' })).toThrow(/AUTH_JWKS_URL/);
+    expect(() => loadApiConfig({ ...auth, AUTH_AUDIENCE: ' , ' })).toThrow(
+      /AUTH_AUDIENCE: names no audience/,
+    );
     let error: unknown;
     try {
       loadApiConfig({ AUTH_ISSUER: auth.AUTH_ISSUER });

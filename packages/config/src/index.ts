@@ -289,6 +289,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
           message: 'only applies with TRUST_PROXY=true',
         });
       }
+      if (v.AUTH_AUDIENCE !== undefined && !v.AUTH_AUDIENCE.split(',').some((a) => a.trim() !== '')) {
+        ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCE'], message: 'names no audience' });
+      }
       // Two of the three would leave the API open while the operator believes it closed.
       const set = AUTH_VARIABLES.filter((name) => v[name] !== undefined);
       if (set.length > 0 && set.length < AUTH_VARIABLES.length) {
