@@ -2,6 +2,7 @@ export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export { createTestDatabase, type TestDatabase } from './database.js';
 export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export {
   freePort,
   isAddressInUse,
