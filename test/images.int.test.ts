@@ -185,17 +185,77 @@ describe('docker-compose files', () => {
       // when no compose is present.
       expect(compose, 'neither `docker compose` nor `docker-compose` is installed').toBeDefined();
       const [cmd = '', ...pre] = compose ?? [];
-      const { stdout } = await run(cmd, [...pre, ...files.flatMap((f) => ['-f', f]), 'config'], {
-        cwd: REPO_ROOT,
-      });
+      // With the observability profile on: compose v2's `config` leaves out services of inactive
+      // profiles, docker-compose 1.x lists them all; this way both list the same.
+      const { stdout } = await run(
+        cmd,
+        [...pre, ...files.flatMap((f) => ['-f', f]), '--profile', 'observability', 'config'],
+        { cwd: REPO_ROOT },
+      );
       const config = parseYaml(stdout) as { services: Record<string, Record<string, unknown>> };
+      const observability = ['grafana', 'prometheus'];
       expect(Object.keys(config.services).sort()).toEqual(
         files.length === 1
-          ? ['api', 'migrate', 'nats', 'postgres', 'relay']
-          : ['api', 'migrate', 'nats', 'nats-2', 'nats-3', 'postgres', 'relay'],
+          ? ['api', 'grafana', 'migrate', 'nats', 'postgres', 'prometheus', 'relay']
+          : ['api', 'grafana', 'migrate', 'nats', 'nats-2', 'nats-3', 'postgres', 'prometheus', 'relay'],
       );
+      // A plain `docker compose up` starts the service alone; Prometheus and Grafana only with the profile.
+      for (const [name, service] of Object.entries(config.services)) {
+        expect(service['profiles'], name).toEqual(
+          observability.includes(name) ? ['observability'] : undefined,
+        );
+      }
     },
   );
+
+  it('observability profile: Prometheus gets the rules and scrape jobs the rules name, Grafana the dashboard and its data source', async () => {
+    const services = main.services;
+    const mounts = (name: string) =>
+      ((services[name]?.['volumes'] ?? []) as string[])
+        .map((v) => v.split(':'))
+        .filter(([src]) => src?.startsWith('./'));
+    // Every file or directory mounted from the repository exists.
+    for (const name of ['prometheus', 'grafana']) {
+      for (const [src] of mounts(name)) expect(existsSync(path.join(REPO_ROOT, src ?? '')), src).toBe(true);
+    }
+    const promMounts = Object.fromEntries(mounts('prometheus').map(([src, dst]) => [dst, src]));
+    const promConfig = parseYaml(
+      readFileSync(path.join(REPO_ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8'),
+    ) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string }[];
+    };
+    // rule_files resolve next to the config file in the container, where rules.yml is mounted.
+    for (const file of promConfig.rule_files) {
+      expect(promMounts[path.posix.join('/etc/prometheus', file)]).toBe('./deploy/prometheus/rules.yml');
+    }
+    expect(promConfig.scrape_configs.map((c) => c.job_name).sort()).toEqual(['orders-api', 'orders-relay']);
+    // promtool (scripts/test-tools.sh installs it) checks the config and the rules it loads.
+    await run('promtool', ['check', 'config', path.join(REPO_ROOT, 'deploy/prometheus/prometheus.yml')]);
+
+    const grafanaMounts = Object.fromEntries(mounts('grafana').map(([src, dst]) => [src, dst]));
+    const provisioning = path.join(REPO_ROOT, 'deploy/grafana/provisioning');
+    const datasources = parseYaml(
+      readFileSync(path.join(provisioning, 'datasources/prometheus.yml'), 'utf8'),
+    ) as {
+      datasources: { uid: string; type: string; url: string }[];
+    };
+    const providers = parseYaml(readFileSync(path.join(provisioning, 'dashboards/orders.yml'), 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
+    expect(grafanaMounts['./deploy/grafana/provisioning']).toBe('/etc/grafana/provisioning');
+    expect(providers.providers[0]?.options.path).toBe(grafanaMounts['./deploy/grafana/dashboards']);
+    expect(datasources.datasources).toEqual([
+      expect.objectContaining({ type: 'prometheus', uid: 'prometheus', url: 'http://prometheus:9090' }),
+    ]);
+    const dashboard = JSON.parse(
+      readFileSync(path.join(REPO_ROOT, 'deploy/grafana/dashboards/orders.json'), 'utf8'),
+    ) as { panels: { datasource: { uid: string }; targets: { datasource: { uid: string } }[] }[] };
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource.uid).toBe('prometheus');
+      for (const t of panel.targets) expect(t.datasource.uid).toBe('prometheus');
+    }
+  });
 
   const main = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), {
     merge: true,

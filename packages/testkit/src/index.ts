@@ -20,4 +20,10 @@ export {
   uniqueDatabaseName,
 } from './postgres.js';
 export { REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export {
+  type PrometheusAlert,
+  type PrometheusSample,
+  type PrometheusServer,
+  startPrometheus,
+} from './prometheus.js';
 export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
