@@ -4,7 +4,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { adminQuery, createTestDatabase, freePort, REPO_ROOT, startNatsServer } from '@orders/testkit';
+import {
+  adminQuery,
+  createTestDatabase,
+  freePort,
+  REPO_ROOT,
+  startNatsServer,
+  startOtlpReceiver,
+} from '@orders/testkit';
 import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -441,5 +448,53 @@ describe('image contents, started as the images would start them', () => {
     expect(apiExit.ms).toBeLessThan(10_000);
     expect(relayExit.ms).toBeLessThan(10_000);
     await adminQuery(tdb.adminUrl, [`DROP DATABASE IF EXISTS "${fresh}" WITH (FORCE)`]);
+  }, 60_000);
+
+  it('export traces from them with OTEL_EXPORTER_OTLP_ENDPOINT alone: the SDK and its instrumentations ship in the images', async () => {
+    const tdb = await tdbPromise;
+    const nats = await natsPromise;
+    const otlp = await startOtlpReceiver();
+    const otel = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const apiPort = await freePort();
+    const stream = 'images_traced';
+    const api = startLikeImage(images.api, out.api, images.api.runtime.cmd, {
+      ...otel,
+      DATABASE_URL: tdb.url,
+      SERVICE_PORT: String(apiPort),
+      NATS_STREAM: stream,
+    });
+    const relay = startLikeImage(images.relay, out.relay, images.relay.runtime.cmd, {
+      ...otel,
+      DATABASE_URL: tdb.url,
+      NATS_URL: nats.url,
+      NATS_STREAM: stream,
+      RELAY_PORT: String(await freePort()),
+    });
+    try {
+      await waitFor('API health', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok);
+      const res = await fetch(`http://127.0.0.1:${apiPort}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customer_id: crypto.randomUUID(), items: [{ sku: 'W-1', qty: 1, price: 1 }] }),
+      });
+      expect(res.status).toBe(201);
+      const spans = await otlp.waitFor('server, database and publish spans of one trace', (all) => {
+        const server = all.find((s) => s.kind === 2 && s.name === 'POST /orders');
+        const trace = all.filter((s) => s.traceId === server?.traceId);
+        return trace.some((s) => s.kind === 3) && trace.some((s) => s.kind === 4);
+      });
+      expect(new Set(spans.map((s) => s.serviceName))).toEqual(
+        new Set(['orders-service-api', 'orders-service-relay']),
+      );
+    } finally {
+      api.child.kill('SIGTERM');
+      relay.child.kill('SIGTERM');
+      await Promise.all([api.exited, relay.exited]);
+      await otlp.close();
+    }
   }, 60_000);
 });
