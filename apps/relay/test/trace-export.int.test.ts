@@ -36,7 +36,7 @@ const watchLoads = { NODE_OPTIONS: `--import=${hook}` };
 const tracingEnv = {
   ...watchLoads,
   OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  // No OTEL_EXPORTER_OTLP_PROTOCOL: the default, http/protobuf (test/images.int.test.ts sends http/json).
   // Export within 100 ms instead of the default 5 s batches.
   OTEL_BSP_SCHEDULE_DELAY: '100',
 };

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { decodeTraceRequest } from './otlp-protobuf.js';
 import { type PortReservation, startOnReservedPort } from './ports.js';
 
 // A real OTLP/HTTP receiver for tests: the OpenTelemetry exporter of a process under test sends its
-// spans here, over HTTP, as it would to a collector. It takes the JSON encoding (the exporter's
-// `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`), where ids are hex strings as the OTLP spec says; a
-// protobuf body is refused with 415 and remembered as an error, so a test that forgot the protocol
-// fails naming it instead of waiting for spans that never decode.
+// spans here, over HTTP, as it would to a collector. It takes both encodings the HTTP exporter
+// speaks: protobuf (`http/protobuf`, the default; decoded by ./otlp-protobuf.ts) and JSON
+// (`http/json`, where ids are hex strings as the OTLP spec says). Anything else is refused with 415
+// and remembered as an error, so that a test fails naming it instead of waiting for spans.
 
 /** One span as received, with the service that sent it. */
 export interface ReceivedSpan {
@@ -91,15 +92,23 @@ async function receive(
     res.writeHead(404).end();
     return;
   }
-  if (!type.startsWith('application/json')) {
-    errors.push(`${req.url}: content-type ${type || 'none'}; set OTEL_EXPORTER_OTLP_PROTOCOL=http/json`);
+  const json = type.startsWith('application/json');
+  if (!json && !type.startsWith('application/x-protobuf')) {
+    errors.push(
+      `${req.url}: content-type ${type || 'none'}; expected application/x-protobuf or application/json`,
+    );
     res.writeHead(415).end();
     return;
   }
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportRequest;
-    if (req.url === '/v1/traces') spans.push(...flatten(body));
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    const raw = Buffer.concat(chunks);
+    if (req.url === '/v1/traces') {
+      const body = json ? (JSON.parse(raw.toString('utf8')) as ExportRequest) : decodeTraceRequest(raw);
+      spans.push(...flatten(body));
+    }
+    // An empty ExportTraceServiceResponse: no partial success to report.
+    if (json) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
   } catch (err) {
     errors.push(`${req.url}: ${(err as Error).message}`);
     res.writeHead(400).end();
