@@ -19,8 +19,11 @@ export function startSdk(config: TracingConfig, options: TracingOptions): Tracin
         ignoreIncomingRequestHook: (req) => ignored.has((req.url ?? '').split('?')[0] ?? ''),
       }),
       // Only queries inside a traced operation: the relay's polls, the API's pruner and the LISTEN
-      // session would otherwise each start a trace of their own, several a second.
-      new PgInstrumentation({ requireParentSpan: true }),
+      // session would otherwise each start a trace of their own, several a second. No span per pool
+      // checkout either: two of the 3.4 spans an order made, each about as costly to record and
+      // export as a query's, for a checkout of an idle client that takes microseconds (a wait for
+      // a free client still shows, as the gap before the query span).
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
     ],
     // Metrics are Prometheus' (/metrics) and logs pino's: the SDK exports them too only when asked
     // by name (OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER), not by default as it otherwise would.
