@@ -4,6 +4,7 @@
 #   chromium        apps/api/test/docs-browser.int.test.ts drives Swagger UI headless (CHROMIUM_PATH overrides)
 #   docker-compose  test/images.int.test.ts validates the compose files (`docker compose` also does)
 #   nats-server     the relay tests start their own servers
+#   prometheus      promtool checks and unit-tests deploy/prometheus/rules.yml; the server runs the alerting e2e
 # What is missing is installed with Debian's apt-get when that is possible (root, apt-get present);
 # otherwise this stops with one line naming what to install. A missing tool must never surface as
 # failing or skipped tests halfway through a six-minute run.
@@ -27,6 +28,8 @@ want() {
     missing+=(docker-compose)
   fi
   command -v nats-server >/dev/null || missing+=(nats-server)
+  # Debian's prometheus package ships both the server and promtool.
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then missing+=(prometheus); fi
 }
 
 want

@@ -4,7 +4,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { adminQuery, createTestDatabase, freePort, REPO_ROOT, startNatsServer } from '@orders/testkit';
+import {
+  adminQuery,
+  createTestDatabase,
+  freePort,
+  REPO_ROOT,
+  startNatsServer,
+  startOtlpReceiver,
+} from '@orders/testkit';
 import { connect } from 'nats';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,17 +192,77 @@ describe('docker-compose files', () => {
       // when no compose is present.
       expect(compose, 'neither `docker compose` nor `docker-compose` is installed').toBeDefined();
       const [cmd = '', ...pre] = compose ?? [];
-      const { stdout } = await run(cmd, [...pre, ...files.flatMap((f) => ['-f', f]), 'config'], {
-        cwd: REPO_ROOT,
-      });
+      // With the observability profile on: compose v2's `config` leaves out services of inactive
+      // profiles, docker-compose 1.x lists them all; this way both list the same.
+      const { stdout } = await run(
+        cmd,
+        [...pre, ...files.flatMap((f) => ['-f', f]), '--profile', 'observability', 'config'],
+        { cwd: REPO_ROOT },
+      );
       const config = parseYaml(stdout) as { services: Record<string, Record<string, unknown>> };
+      const observability = ['grafana', 'prometheus'];
       expect(Object.keys(config.services).sort()).toEqual(
         files.length === 1
-          ? ['api', 'migrate', 'nats', 'postgres', 'relay']
-          : ['api', 'migrate', 'nats', 'nats-2', 'nats-3', 'postgres', 'relay'],
+          ? ['api', 'grafana', 'migrate', 'nats', 'postgres', 'prometheus', 'relay']
+          : ['api', 'grafana', 'migrate', 'nats', 'nats-2', 'nats-3', 'postgres', 'prometheus', 'relay'],
       );
+      // A plain `docker compose up` starts the service alone; Prometheus and Grafana only with the profile.
+      for (const [name, service] of Object.entries(config.services)) {
+        expect(service['profiles'], name).toEqual(
+          observability.includes(name) ? ['observability'] : undefined,
+        );
+      }
     },
   );
+
+  it('observability profile: Prometheus gets the rules and scrape jobs the rules name, Grafana the dashboard and its data source', async () => {
+    const services = main.services;
+    const mounts = (name: string) =>
+      ((services[name]?.['volumes'] ?? []) as string[])
+        .map((v) => v.split(':'))
+        .filter(([src]) => src?.startsWith('./'));
+    // Every file or directory mounted from the repository exists.
+    for (const name of ['prometheus', 'grafana']) {
+      for (const [src] of mounts(name)) expect(existsSync(path.join(REPO_ROOT, src ?? '')), src).toBe(true);
+    }
+    const promMounts = Object.fromEntries(mounts('prometheus').map(([src, dst]) => [dst, src]));
+    const promConfig = parseYaml(
+      readFileSync(path.join(REPO_ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8'),
+    ) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string }[];
+    };
+    // rule_files resolve next to the config file in the container, where rules.yml is mounted.
+    for (const file of promConfig.rule_files) {
+      expect(promMounts[path.posix.join('/etc/prometheus', file)]).toBe('./deploy/prometheus/rules.yml');
+    }
+    expect(promConfig.scrape_configs.map((c) => c.job_name).sort()).toEqual(['orders-api', 'orders-relay']);
+    // promtool (scripts/test-tools.sh installs it) checks the config and the rules it loads.
+    await run('promtool', ['check', 'config', path.join(REPO_ROOT, 'deploy/prometheus/prometheus.yml')]);
+
+    const grafanaMounts = Object.fromEntries(mounts('grafana').map(([src, dst]) => [src, dst]));
+    const provisioning = path.join(REPO_ROOT, 'deploy/grafana/provisioning');
+    const datasources = parseYaml(
+      readFileSync(path.join(provisioning, 'datasources/prometheus.yml'), 'utf8'),
+    ) as {
+      datasources: { uid: string; type: string; url: string }[];
+    };
+    const providers = parseYaml(readFileSync(path.join(provisioning, 'dashboards/orders.yml'), 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
+    expect(grafanaMounts['./deploy/grafana/provisioning']).toBe('/etc/grafana/provisioning');
+    expect(providers.providers[0]?.options.path).toBe(grafanaMounts['./deploy/grafana/dashboards']);
+    expect(datasources.datasources).toEqual([
+      expect.objectContaining({ type: 'prometheus', uid: 'prometheus', url: 'http://prometheus:9090' }),
+    ]);
+    const dashboard = JSON.parse(
+      readFileSync(path.join(REPO_ROOT, 'deploy/grafana/dashboards/orders.json'), 'utf8'),
+    ) as { panels: { datasource: { uid: string }; targets: { datasource: { uid: string } }[] }[] };
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource.uid).toBe('prometheus');
+      for (const t of panel.targets) expect(t.datasource.uid).toBe('prometheus');
+    }
+  });
 
   const main = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), {
     merge: true,
@@ -381,5 +448,53 @@ describe('image contents, started as the images would start them', () => {
     expect(apiExit.ms).toBeLessThan(10_000);
     expect(relayExit.ms).toBeLessThan(10_000);
     await adminQuery(tdb.adminUrl, [`DROP DATABASE IF EXISTS "${fresh}" WITH (FORCE)`]);
+  }, 60_000);
+
+  it('export traces from them with OTEL_EXPORTER_OTLP_ENDPOINT alone: the SDK and its instrumentations ship in the images', async () => {
+    const tdb = await tdbPromise;
+    const nats = await natsPromise;
+    const otlp = await startOtlpReceiver();
+    const otel = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const apiPort = await freePort();
+    const stream = 'images_traced';
+    const api = startLikeImage(images.api, out.api, images.api.runtime.cmd, {
+      ...otel,
+      DATABASE_URL: tdb.url,
+      SERVICE_PORT: String(apiPort),
+      NATS_STREAM: stream,
+    });
+    const relay = startLikeImage(images.relay, out.relay, images.relay.runtime.cmd, {
+      ...otel,
+      DATABASE_URL: tdb.url,
+      NATS_URL: nats.url,
+      NATS_STREAM: stream,
+      RELAY_PORT: String(await freePort()),
+    });
+    try {
+      await waitFor('API health', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok);
+      const res = await fetch(`http://127.0.0.1:${apiPort}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customer_id: crypto.randomUUID(), items: [{ sku: 'W-1', qty: 1, price: 1 }] }),
+      });
+      expect(res.status).toBe(201);
+      const spans = await otlp.waitFor('server, database and publish spans of one trace', (all) => {
+        const server = all.find((s) => s.kind === 2 && s.name === 'POST /orders');
+        const trace = all.filter((s) => s.traceId === server?.traceId);
+        return trace.some((s) => s.kind === 3) && trace.some((s) => s.kind === 4);
+      });
+      expect(new Set(spans.map((s) => s.serviceName))).toEqual(
+        new Set(['orders-service-api', 'orders-service-relay']),
+      );
+    } finally {
+      api.child.kill('SIGTERM');
+      relay.child.kill('SIGTERM');
+      await Promise.all([api.exited, relay.exited]);
+      await otlp.close();
+    }
   }, 60_000);
 });

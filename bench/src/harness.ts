@@ -58,12 +58,17 @@ async function startHttpServer(
   return { proc, url };
 }
 
-export function startApi(dbUrl: string, stream: string): Promise<{ proc: ServiceProcess; url: string }> {
+export function startApi(
+  dbUrl: string,
+  stream: string,
+  env: Record<string, string> = {},
+): Promise<{ proc: ServiceProcess; url: string }> {
   return startHttpServer('apps/api/dist/main.js', {
     DATABASE_URL: dbUrl,
     HOST: '127.0.0.1',
     NATS_STREAM: stream,
     LOG_LEVEL: 'warn',
+    ...env,
   });
 }
 

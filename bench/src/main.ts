@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,drain,budget,ordering,latency,held,peer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,tracing,drain,budget,ordering,latency,held,peer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -17,6 +17,7 @@ import {
   REPO_ROOT,
   type ServiceProcess,
   startNatsServer,
+  startOtlpReceiver,
   uniqueDatabaseName,
 } from '@orders/testkit';
 import { sql } from 'kysely';
@@ -49,7 +50,7 @@ const settings = {
   drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
   latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set((option('only') ?? 'api,drain,budget,ordering,latency,held,peer').split(',')),
+  only: new Set((option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer').split(',')),
 };
 const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -269,6 +270,53 @@ async function scenarioApi(nats: NatsServer, nc: NatsConnection): Promise<void> 
       exactlyOnce: '-',
     });
   }
+}
+
+/**
+ * What trace export costs the API: its CPU per order with the OpenTelemetry variables unset (no SDK
+ * loaded), with every request traced and exported (OTLP/HTTP protobuf to a receiver in this
+ * process, batched as by default), and with the SDK loaded but sampling nothing. "Off" runs twice, first and
+ * third, so that its run-to-run spread is beside the difference tracing makes.
+ */
+async function scenarioTracing(): Promise<void> {
+  const connections = 16;
+  const otlp = await startOtlpReceiver();
+  // The default exporter protocol (http/protobuf), as an operator who sets only the endpoint gets.
+  const on = { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_TRACES_SAMPLER: 'always_on' };
+  const variants = [
+    ['off', {}],
+    ['on', on],
+    ['off again', {}],
+    ['on, nothing sampled', { ...on, OTEL_TRACES_SAMPLER: 'always_off' }],
+  ] as const;
+  const results: Record<string, Awaited<ReturnType<typeof httpLoad>>> = Object.create(null);
+  try {
+    for (const [name, env] of variants) {
+      progress(`tracing: ${connections} connections, ${settings.apiSeconds} s, tracing ${name}`);
+      const t = await freshDatabase();
+      const api = await startApi(t.url, nextStream('tracing'), env);
+      results[name] = await httpLoad(api, connections);
+      await stopAll([api.proc]);
+      await t.drop();
+    }
+  } finally {
+    await otlp.close();
+  }
+  const us = (name: string) => results[name]?.serverCpuUs ?? Number.NaN;
+  const off = Math.min(us('off'), us('off again'));
+  details['tracing'] = { connections, results, spansReceived: otlp.spans.length };
+  rows.push({
+    scenario: `API CPU per order with trace export, ${connections} connections`,
+    result:
+      `API process CPU per order: off ${fmt(us('off'))} us and ${fmt(us('off again'))} us (spread ${fmt(Math.abs(us('off') - us('off again')))} us), ` +
+      `on ${fmt(us('on'))} us (${fmt(results['on']?.ordersPerSecond ?? 0)} orders/s, ${fmt(otlp.spans.length)} spans received), ` +
+      `SDK on sampling nothing ${fmt(us('on, nothing sampled'))} us`,
+    baseline: `tracing off: ${fmt(off)} us/order (the lower of two runs), ${fmt(results['off']?.ordersPerSecond ?? 0)} orders/s`,
+    ratio: us('on') / off,
+    target: 'on / off: what tracing every request costs; off must cost nothing (no SDK loaded)',
+    met: undefined,
+    exactlyOnce: '-',
+  });
 }
 
 /**
@@ -819,6 +867,7 @@ const nats = await startNatsServer();
 const nc = await connect({ servers: nats.url });
 try {
   if (settings.only.has('api')) await scenarioApi(nats, nc);
+  if (settings.only.has('tracing')) await scenarioTracing();
   if (settings.only.has('drain')) await scenarioDrain(nats, nc);
   if (settings.only.has('ordering')) await scenarioOrdering(nats, nc);
   if (settings.only.has('budget')) await scenarioBudget(nats, nc);

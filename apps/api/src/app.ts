@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { trace } from '@opentelemetry/api';
 import {
   AuthError,
   BEARER_SCHEME,
@@ -68,10 +69,21 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use(requestId());
-  // W3C trace context: the caller's traceparent (or one started here) goes onto the events this request writes.
+  // W3C trace context: the caller's traceparent (or one started here) goes onto the events this request
+  // writes; with the OpenTelemetry SDK on, the HTTP server span's (undefined otherwise: a no-op lookup).
   app.use(async (c, next) => {
-    c.set('trace', traceContextFrom(c.req.header('traceparent'), c.req.header('tracestate')));
+    const span = trace.getActiveSpan();
+    c.set(
+      'trace',
+      traceContextFrom(c.req.header('traceparent'), c.req.header('tracestate'), span?.spanContext()),
+    );
     await next();
+    // The HTTP instrumentation knows the method only; the route template is known here.
+    const route = span?.isRecording() ? routePath(c, -1) : '';
+    if (route !== '' && !route.includes('*')) {
+      span?.setAttribute('http.route', route);
+      span?.updateName(`${c.req.method} ${route}`);
+    }
   });
 
   // One log line and one histogram sample per request, after the response is known.

@@ -1,16 +1,19 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createJwtVerifier } from '@orders/auth';
-import { ConfigError, loadApiConfig } from '@orders/config';
+import { ConfigError, loadApiConfig, loadTracingConfig } from '@orders/config';
 import { createDb, createOutboxNotifier, pruneIdempotencyKeys, safeError } from '@orders/db';
 import { createLogger } from '@orders/logger';
+import { startTracing } from '@orders/telemetry';
 import { createApp } from './app.js';
 
 // The API process: the only place that reads the environment, listens and handles signals.
 
 let config: ReturnType<typeof loadApiConfig>;
+let tracingConfig: ReturnType<typeof loadTracingConfig>;
 try {
   config = loadApiConfig();
+  tracingConfig = loadTracingConfig();
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   console.error(err.message);
@@ -18,6 +21,12 @@ try {
 }
 
 const logger = createLogger({ name: config.serviceName, level: config.logLevel });
+// Trace export when an OTLP endpoint is set (the OTEL_* variables); nothing is loaded otherwise.
+const tracing = await startTracing(tracingConfig, {
+  serviceName: `${config.serviceName}-api`,
+  ignorePaths: ['/health', '/metrics'],
+  onStarted: (info) => logger.info({ service_name: info.serviceName }, 'trace export on'),
+});
 const db = createDb(config.database, {
   logger,
   applicationName: `${config.serviceName}-api`,
@@ -111,6 +120,8 @@ async function shutdown(): Promise<void> {
   // The last commits' wake-up hint goes out before the pool closes, or they would wait for the relay's poll.
   await notifier?.settled();
   await db.destroy();
+  // The spans still batched go out before the process ends.
+  await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export: final flush failed'));
   clearTimeout(force);
   logger.info('stopped');
 }

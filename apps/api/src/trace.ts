@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { isSpanContextValid, type SpanContext } from '@opentelemetry/api';
 import type { Principal } from '@orders/auth';
 import { EventHeader, type EventHeaders, parseTraceparent } from '@orders/events';
 
@@ -16,17 +17,29 @@ export interface TraceContext {
 const TRACESTATE_MAX = 512;
 
 /**
- * The request's trace context, kept exactly as received when its `traceparent` is valid (the API is
- * not a traced participant: it exports no spans, so it passes the caller's context through unchanged);
- * otherwise a new trace the API starts, not sampled (nothing records it yet), so the event can still be
- * correlated. An invalid header is ignored, as the spec says, never an error.
+ * The request's trace context. With the OpenTelemetry SDK on, `active` is the request's server span
+ * (a child of the caller's traceparent, or a new trace's root), and the events carry it, so that the
+ * relay's publish joins the same trace under the API's span. Without the SDK the API is not a traced
+ * participant (it records no spans), so it passes the caller's context through unchanged when its
+ * `traceparent` is valid; otherwise it starts a new trace, not sampled (nothing records it), so the
+ * event can still be correlated. An invalid header is ignored, as the spec says, never an error.
  */
 export function traceContextFrom(
   traceparent: string | undefined,
   tracestate: string | undefined,
+  active?: SpanContext,
 ): TraceContext {
   const value = traceparent?.trim().toLowerCase();
   const parsed = parseTraceparent(value);
+  if (active && isSpanContextValid(active)) {
+    const state = active.traceState?.serialize();
+    return {
+      traceparent: `00-${active.traceId}-${active.spanId}-${(active.traceFlags & 0xff).toString(16).padStart(2, '0')}`,
+      ...(state ? { tracestate: state } : {}),
+      traceId: active.traceId,
+      started: !parsed,
+    };
+  }
   if (value && parsed) {
     const state = tracestate?.trim();
     return {

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
-import { ConfigError, loadRelayConfig, redactUrl } from '@orders/config';
+import { ConfigError, loadRelayConfig, loadTracingConfig, redactUrl } from '@orders/config';
 import { createDb } from '@orders/db';
 import { createLogger } from '@orders/logger';
+import { startTracing } from '@orders/telemetry';
 import { sleep } from './backoff.js';
 import { createOpsApp } from './http.js';
 import { OutboxListener } from './listener.js';
@@ -17,8 +18,10 @@ import { shutDownOnAbort } from './shutdown.js';
 // The relay process (a sidecar): the only place that reads the environment, listens and handles signals.
 
 let config: ReturnType<typeof loadRelayConfig>;
+let tracingConfig: ReturnType<typeof loadTracingConfig>;
 try {
   config = loadRelayConfig();
+  tracingConfig = loadTracingConfig();
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   console.error(err.message);
@@ -30,6 +33,12 @@ try {
 const relayId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 const logger = createLogger({ name: `${config.serviceName}-relay`, level: config.logLevel }).child({
   relay_id: relayId,
+});
+// Trace export when an OTLP endpoint is set (the OTEL_* variables); nothing is loaded otherwise.
+const tracing = await startTracing(tracingConfig, {
+  serviceName: `${config.serviceName}-relay`,
+  ignorePaths: ['/health', '/ready', '/metrics'],
+  onStarted: (info) => logger.info({ service_name: info.serviceName }, 'trace export on'),
 });
 // JIT off: the relay's statements are short and run thousands of times. The backlog query's estimate
 // crossed jit_above_cost on a 50,000-row backlog and JIT compilation took 1.3 of its 1.4 s (37 ms without).
@@ -114,6 +123,10 @@ void shutDownOnAbort(stopping.signal, {
     await Promise.all([listener.stop(), nats.stop(), new Promise<void>((r) => server.close(() => r()))]);
     server.closeAllConnections();
     await db.destroy();
+    // The last publishes' spans go out before the process ends.
+    await tracing
+      ?.shutdown()
+      .catch((err: unknown) => logger.warn({ err }, 'trace export: final flush failed'));
     if (stopping.signal.reason === 'server error') process.exitCode = 1;
   },
 });

@@ -18,7 +18,7 @@ import type { Logger } from '@orders/logger';
 import { Backoff, sleep } from './backoff.js';
 import type { RelayMetrics } from './metrics.js';
 import { type NatsLink, RowPublishError } from './nats.js';
-import { endPublishSpan, relayTracer, startPublishSpan } from './tracing.js';
+import { endPublishSpan, publishHeaders, relayTracer, startPublishSpan } from './tracing.js';
 
 export interface RelaySettings {
   readonly relayId: string;
@@ -455,7 +455,7 @@ export function createRelay(deps: RelayDeps) {
         id: event.id,
         subject: event.subject,
         payload: encoder.encode(event.payload),
-        headers,
+        headers: publishHeaders(span, headers),
       });
       endPublishSpan(span, { duplicate: ack.duplicate });
       metrics.commitToAck.observe(Math.max(0, (Date.now() - event.createdAtMs) / 1000));

@@ -1,11 +1,11 @@
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, trace } from '@opentelemetry/api';
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { endPublishSpan, spanContextFrom, startPublishSpan } from './tracing.js';
+import { endPublishSpan, publishHeaders, spanContextFrom, startPublishSpan } from './tracing.js';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -65,5 +65,31 @@ describe('publish spans', () => {
     ]) {
       expect(spanContextFrom(bad)).toBeUndefined();
     }
+  });
+
+  it("is a child of the row's context, and the message then names the publish span", () => {
+    const exporter = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer(
+      't',
+    );
+    const stored = { traceparent: TRACEPARENT, tracestate: 'congo=t61rcWkgMzE' };
+    const span = startPublishSpan(tracer, { id: 'e3', subject: 's', headers: stored });
+    const sent = publishHeaders(span, stored);
+    endPublishSpan(span, { duplicate: false });
+    const [finished] = exporter.getFinishedSpans();
+    expect(finished?.spanContext().traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(finished?.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+    expect(sent).toEqual({
+      traceparent: `00-4bf92f3577b34da6a3ce929d0e0e4736-${finished?.spanContext().spanId}-01`,
+      tracestate: 'congo=t61rcWkgMzE',
+    });
+  });
+
+  it('without an SDK the span records nothing and the stored headers go out unchanged', () => {
+    // The global API with no provider registered: what the relay runs with when tracing is off.
+    const stored = { traceparent: TRACEPARENT };
+    const span = startPublishSpan(trace.getTracer('off'), { id: 'e4', subject: 's', headers: stored });
+    expect(span.isRecording()).toBe(false);
+    expect(publishHeaders(span, stored)).toBe(stored);
   });
 });

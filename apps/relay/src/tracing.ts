@@ -1,4 +1,5 @@
 import {
+  ROOT_CONTEXT,
   type Span,
   type SpanContext,
   SpanKind,
@@ -8,10 +9,11 @@ import {
 } from '@opentelemetry/api';
 import { parseTraceparent } from '@orders/events';
 
-// The relay's publish of an event is recorded as a PRODUCER span linked to the trace that wrote the
-// event (the request's W3C traceparent, stored on the outbox row and sent as a NATS header). It uses
-// the OpenTelemetry API only: without an SDK registered in the process the spans are no-ops, which
-// is the default. Register one (e.g. `node --import <your OTel setup> dist/main.js`) to export them.
+// The relay's publish of an event is recorded as a PRODUCER span in the trace that wrote the event: a
+// child of the context stored on the outbox row (the API's request span, or the caller's traceparent),
+// and linked to it as well, since it starts long after that span may have ended. It uses the
+// OpenTelemetry API only: without an SDK registered the spans are no-ops, which is the default; the
+// relay registers one when an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT, see @orders/telemetry).
 
 /** The span context a W3C traceparent names, or undefined when it is not a valid one. */
 export function spanContextFrom(traceparent: string | undefined): SpanContext | undefined {
@@ -40,16 +42,35 @@ export function startPublishSpan(
   },
 ): Span {
   const origin = spanContextFrom(message.headers['traceparent']);
-  return tracer.startSpan(`publish ${message.subject}`, {
-    kind: SpanKind.PRODUCER,
-    ...(origin ? { links: [{ context: origin }] } : {}),
-    attributes: {
-      'messaging.system': 'nats',
-      'messaging.operation.type': 'publish',
-      'messaging.destination.name': message.subject,
-      'messaging.message.id': message.id,
+  return tracer.startSpan(
+    `publish ${message.subject}`,
+    {
+      kind: SpanKind.PRODUCER,
+      ...(origin ? { links: [{ context: origin }] } : {}),
+      attributes: {
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'publish',
+        'messaging.destination.name': message.subject,
+        'messaging.message.id': message.id,
+      },
     },
-  });
+    origin ? trace.setSpanContext(ROOT_CONTEXT, origin) : ROOT_CONTEXT,
+  );
+}
+
+/**
+ * The headers to send: the stored ones, with `traceparent` naming the publish span when it records
+ * (so a consumer's spans are its children, as messaging conventions ask); unchanged otherwise, which
+ * is every message while no SDK is registered.
+ */
+export function publishHeaders(
+  span: Span,
+  headers: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  if (!span.isRecording()) return headers;
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  const flags = (traceFlags & 0xff).toString(16).padStart(2, '0');
+  return { ...headers, traceparent: `00-${traceId}-${spanId}-${flags}` };
 }
 
 export function endPublishSpan(span: Span, outcome: { duplicate?: boolean; error?: unknown }): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, redactUrl } from './index.js';
+import { ConfigError, loadApiConfig, loadTracingConfig, redactUrl } from './index.js';
 
 describe('loadApiConfig', () => {
   it('builds the database URL from the seed variables', () => {
@@ -112,5 +112,63 @@ describe('redactUrl', () => {
   it('hides the password', () => {
     expect(redactUrl('postgres://u:hunter2@h/db')).toBe('postgres://u:***@h/db');
     expect(redactUrl('not a url')).toBe('<unparseable url>');
+  });
+});
+
+describe('loadTracingConfig', () => {
+  it('is on only with an OTLP endpoint, and off again when the SDK or the trace exporter is disabled', () => {
+    expect(loadTracingConfig({}).enabled).toBe(false);
+    expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '' }).enabled).toBe(false);
+    expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).enabled).toBe(true);
+    expect(loadTracingConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c/v1/traces' }).enabled).toBe(
+      true,
+    );
+    const on = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+    expect(loadTracingConfig({ ...on, OTEL_SDK_DISABLED: 'true' }).enabled).toBe(false);
+    expect(loadTracingConfig({ ...on, OTEL_TRACES_EXPORTER: 'none' }).enabled).toBe(false);
+  });
+
+  it('says whether the environment names the service and asks for metrics or logs export', () => {
+    expect(loadTracingConfig({})).toMatchObject({
+      serviceNameFromEnv: false,
+      metricsExport: false,
+      logsExport: false,
+    });
+    expect(loadTracingConfig({ OTEL_SERVICE_NAME: 'shop' }).serviceNameFromEnv).toBe(true);
+    expect(
+      loadTracingConfig({ OTEL_RESOURCE_ATTRIBUTES: 'team=a,service.name=shop' }).serviceNameFromEnv,
+    ).toBe(true);
+    expect(loadTracingConfig({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_LOGS_EXPORTER: 'otlp' })).toMatchObject({
+      metricsExport: true,
+      logsExport: true,
+    });
+  });
+
+  it('refuses bad values in one error naming every variable', () => {
+    try {
+      loadTracingConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        OTEL_TRACES_EXPORTER: 'jaeger',
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const message = (err as ConfigError).message;
+      for (const v of [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_EXPORTER_OTLP_PROTOCOL',
+        'OTEL_TRACES_SAMPLER',
+        'OTEL_TRACES_EXPORTER',
+      ]) {
+        expect(message).toContain(v);
+      }
+    }
+    expect(() => loadTracingConfig({ OTEL_TRACES_SAMPLER_ARG: '0.1' })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+    expect(
+      loadTracingConfig({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' })
+        .enabled,
+    ).toBe(false);
   });
 });

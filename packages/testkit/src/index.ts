@@ -14,6 +14,7 @@ export {
   unsignedToken,
 } from './jwks.js';
 export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export {
   freePort,
   isAddressInUse,
@@ -31,4 +32,10 @@ export {
   uniqueDatabaseName,
 } from './postgres.js';
 export { REPO_ROOT, type ServiceProcess, startNodeProcess } from './process.js';
+export {
+  type PrometheusAlert,
+  type PrometheusSample,
+  type PrometheusServer,
+  startPrometheus,
+} from './prometheus.js';
 export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
