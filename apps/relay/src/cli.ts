@@ -16,7 +16,9 @@ import {
 import { createLogger, type Logger } from '@orders/logger';
 import { connect } from 'nats';
 import { Backoff, sleep } from './backoff.js';
-import { NatsLink, natsConnectionOptions, RowPublishError } from './nats.js';
+import { natsConnectionOptions } from './nats/connection-options.js';
+import { RowPublishError } from './nats/errors.js';
+import { NatsLink } from './nats/link.js';
 
 // `pnpm relay <command>` (in the image: `node dist/cli.js <command>`): the operator's tool for the
 // outbox. Configuration comes from the same environment as the relay; results go to stdout as text

@@ -1,7 +1,7 @@
 import { type Db, pingDatabase } from '@orders/db';
 import { Hono } from 'hono';
 import type { RelayMetrics } from './metrics.js';
-import type { NatsLink } from './nats.js';
+import type { NatsLink } from './nats/link.js';
 
 /**
  * The relay's ops surface: `/health` (the process is alive), `/ready` (PostgreSQL answers and NATS

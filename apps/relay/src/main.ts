@@ -10,7 +10,7 @@ import { sleep } from './backoff.js';
 import { createOpsApp } from './http.js';
 import { OutboxListener } from './listener.js';
 import { createRelayMetrics } from './metrics.js';
-import { NatsLink } from './nats.js';
+import { NatsLink } from './nats/link.js';
 import { createRelay } from './relay.js';
 import { startRetention } from './retention.js';
 import { shutDownOnAbort } from './shutdown.js';

@@ -17,7 +17,8 @@ import {
 import type { Logger } from '@orders/logger';
 import { Backoff, sleep } from './backoff.js';
 import type { RelayMetrics } from './metrics.js';
-import { type NatsLink, RowPublishError } from './nats.js';
+import { RowPublishError } from './nats/errors.js';
+import type { Publisher } from './nats/publisher.js';
 import { endPublishSpan, publishHeaders, relayTracer, startPublishSpan } from './tracing.js';
 
 export interface RelaySettings {
@@ -43,7 +44,7 @@ const MIN_PARTITION_BATCH = 32;
 
 export interface RelayDeps {
   readonly db: Db;
-  readonly nats: NatsLink;
+  readonly nats: Publisher;
   readonly metrics: RelayMetrics;
   readonly logger: Logger;
   readonly settings: RelaySettings;

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats.js';
+import { NatsLink } from '../src/nats/link.js';
 import { createRelay } from '../src/relay.js';
 import { natsClient, readStream, unreadIds, waitFor } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats.js';
+import { NatsLink } from '../src/nats/link.js';
 import { createRelay } from '../src/relay.js';
 import {
   exactlyOnce,

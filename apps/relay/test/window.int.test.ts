@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats.js';
+import { NatsLink } from '../src/nats/link.js';
 import { createRelay } from '../src/relay.js';
 import {
   exactlyOnce,

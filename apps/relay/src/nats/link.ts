@@ -2,93 +2,29 @@ import type { Logger } from '@orders/logger';
 import {
   type ConnectionOptions,
   connect,
-  DeliverPolicy,
-  ErrorCode,
   type JetStreamManager,
   type NatsConnection,
-  NatsError,
-  nanos,
   headers as natsHeaders,
-  nkeyAuthenticator,
-  StorageType,
 } from 'nats';
-import { Backoff, sleep } from './backoff.js';
-import {
-  JetStreamRefusedError,
-  NoRespondersError,
-  PubAckInbox,
-  PubAckInboxError,
-  PubAckTimeoutError,
-  type PublishAck,
-} from './pub-acks.js';
+import { Backoff, sleep } from '../backoff.js';
+import { PubAckInbox, type PublishAck } from '../pub-acks.js';
+import { ASK_WHICH_STREAM, classifyNoResponders, classifyPublishError } from './classify.js';
+import { type NatsEndpoint, natsConnectionOptions } from './connection-options.js';
+import { describe, RowPublishError, TransientPublishError } from './errors.js';
+import type { OutgoingMessage, Publisher } from './publisher.js';
+import { ensureStream } from './stream-admin.js';
+import { findInStream } from './stream-lookup.js';
 
-export interface NatsLinkOptions {
-  readonly url: string;
+export interface NatsLinkOptions extends NatsEndpoint {
   readonly stream: string;
-  readonly user?: string;
-  readonly password?: string;
-  readonly token?: string;
-  readonly nkeySeed?: string;
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   /** Replicas when the stream is created (default 1). */
   readonly replicas?: number;
   readonly duplicateWindowMs: number;
   readonly publishTimeoutMs: number;
   readonly backoffMaxMs: number;
-  readonly name: string;
   readonly logger: Logger;
   /** Called whenever readiness changes (connected and stream ensured). */
   readonly onReadyChange?: (ready: boolean) => void;
-}
-
-/** A publish that failed because of the row itself: retrying the same bytes will fail again. */
-export class RowPublishError extends Error {
-  override name = 'RowPublishError';
-}
-
-/** A publish that failed because NATS could not take it now: retry later, do not blame the row. */
-export class TransientPublishError extends Error {
-  override name = 'TransientPublishError';
-}
-
-export interface OutgoingMessage {
-  readonly id: string;
-  readonly subject: string;
-  readonly payload: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-/** How the relay (and its CLI) connect: every server of a comma-separated NATS_URL, auth when given, reconnecting for ever. */
-export function natsConnectionOptions(o: {
-  readonly url: string;
-  readonly name: string;
-  readonly user?: string;
-  readonly password?: string;
-  readonly token?: string;
-  readonly nkeySeed?: string;
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-}): ConnectionOptions {
-  return {
-    servers: o.url.split(',').map((s) => s.trim()),
-    name: o.name,
-    reconnect: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 250,
-    timeout: 2000,
-    pingInterval: 10_000,
-    maxPingOut: 2,
-    // Otherwise every request (each publish) captures a stack trace up front for a possible timeout:
-    // a fifth of the relay's CPU while draining, measured with --cpu-prof.
-    noAsyncTraces: true,
-    ...(o.user !== undefined ? { user: o.user } : {}),
-    ...(o.password !== undefined ? { pass: o.password } : {}),
-    ...(o.token !== undefined ? { token: o.token } : {}),
-    ...(o.nkeySeed !== undefined
-      ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(o.nkeySeed)) }
-      : {}),
-    ...(o.tls !== undefined ? { tls: { ...o.tls } } : {}),
-  };
 }
 
 // A subject is dot-separated tokens, none empty, no whitespace, no wildcards. Whitespace is worse
@@ -100,7 +36,7 @@ const VALID_SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
  * ensures the stream after every (re)connect, and reports readiness. Never throws on an outage; a
  * publish while disconnected fails fast as transient.
  */
-export class NatsLink {
+export class NatsLink implements Publisher {
   #nc: NatsConnection | undefined;
   #acks: PubAckInbox | undefined;
   #jsm: JetStreamManager | undefined;
@@ -268,45 +204,12 @@ export class NatsLink {
     }
   }
 
-  /**
-   * Creates the stream when it does not exist (subjects `<stream>.>`, file storage, the configured
-   * duplicate window). An existing stream's configuration is never changed; a duplicate window
-   * shorter than configured is reported, because it shortens the time within which a re-publish
-   * is recognised as a duplicate.
-   */
+  /** Creates the stream when it does not exist (see {@link ensureStream}); remembers its duplicate window. */
   async ensureStream(): Promise<void> {
     const jsm = this.#jsm;
     if (!jsm) throw new TransientPublishError('not connected');
-    const name = this.options.stream;
-    try {
-      const info = await jsm.streams.info(name);
-      const windowMs = Math.round((info.config.duplicate_window ?? 0) / 1e6);
-      this.#streamWindowMs = windowMs;
-      if (windowMs < this.options.duplicateWindowMs) {
-        this.#log.warn(
-          { stream: name, duplicateWindowMs: windowMs, wantedMs: this.options.duplicateWindowMs },
-          'stream duplicate window is shorter than RELAY_DUPLICATE_WINDOW_MS: a re-publish later than that after the first one would not be recognised as a duplicate',
-        );
-      }
-    } catch (err) {
-      if (!(err instanceof NatsError && err.api_error?.err_code === 10059)) throw err;
-      await jsm.streams.add({
-        name,
-        subjects: [`${name}.>`],
-        storage: StorageType.File,
-        duplicate_window: nanos(this.options.duplicateWindowMs),
-        num_replicas: this.options.replicas ?? 1,
-      });
-      this.#streamWindowMs = this.options.duplicateWindowMs;
-      this.#log.info(
-        {
-          stream: name,
-          duplicateWindowMs: this.options.duplicateWindowMs,
-          replicas: this.options.replicas ?? 1,
-        },
-        'stream created',
-      );
-    }
+    const { stream: name, duplicateWindowMs, replicas } = this.options;
+    this.#streamWindowMs = await ensureStream(jsm, { name, duplicateWindowMs, replicas }, this.#log);
   }
 
   /** The stream's duplicate window as last read from the server (undefined before the first ensure). */
@@ -314,44 +217,12 @@ export class NatsLink {
     return this.#streamWindowMs;
   }
 
-  /**
-   * Which of `ids` are in the stream already, among messages on `subject` stored at or after `since`.
-   * Reads headers only, with an ordered consumer starting at that time, to the end of the stream. Used
-   * for rows whose earlier publish may be older than the duplicate window, where a re-publish would no
-   * longer be recognised. Throws {@link TransientPublishError} when NATS cannot answer.
-   */
+  /** Which of `ids` are in the stream on `subject` since `since` (see {@link findInStream}). */
   async findInStream(subject: string, since: Date, ids: ReadonlySet<string>): Promise<Set<string>> {
     const nc = this.#nc;
     const jsm = this.#jsm;
     if (!nc || !jsm || !this.#ready) throw new TransientPublishError('nats is not connected');
-    const found = new Set<string>();
-    try {
-      const info = await jsm.streams.info(this.options.stream);
-      if (info.state.messages === 0 || new Date(info.state.last_ts) < since) return found;
-      const consumer = await nc.jetstream().consumers.get(this.options.stream, {
-        filterSubjects: subject,
-        deliver_policy: DeliverPolicy.StartTime,
-        opt_start_time: since.toISOString(),
-        headers_only: true,
-      });
-      const lastSeq = info.state.last_seq;
-      for (;;) {
-        const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
-        let seen = 0;
-        let done = false;
-        for await (const m of batch) {
-          seen++;
-          const id = m.headers?.get('Nats-Msg-Id');
-          if (id && ids.has(id)) found.add(id);
-          if (m.info.pending === 0 || m.seq >= lastSeq || found.size === ids.size) done = true;
-        }
-        if (done || seen === 0) return found;
-      }
-    } catch (err) {
-      throw new TransientPublishError(`could not look up messages in the stream: ${describe(err)}`, {
-        cause: err,
-      });
-    }
+    return findInStream(nc, jsm, this.options.stream, { subject, since, ids });
   }
 
   /** The stream's duplicate window in ms, for reporting. */
@@ -386,57 +257,25 @@ export class NatsLink {
   }
 
   async #classify(err: unknown, message: OutgoingMessage): Promise<Error> {
-    if (err instanceof TransientPublishError) return err;
-    if (err instanceof PubAckTimeoutError || err instanceof PubAckInboxError)
-      return new TransientPublishError(err.message, { cause: err });
-    // A JetStream error on the publish (the server refused this message) is about the message.
-    if (err instanceof JetStreamRefusedError) {
-      return err.code >= 400 && err.code < 500
-        ? new RowPublishError(`jetstream refused the message: ${err.message}`, { cause: err })
-        : new TransientPublishError(`jetstream: ${err.message}`, { cause: err });
+    const verdict = classifyPublishError(err, {
+      subject: message.subject,
+      payloadBytes: message.payload.byteLength,
+      maxPayload: this.#nc?.info?.max_payload,
+    });
+    if (verdict !== ASK_WHICH_STREAM) return verdict;
+    let findError: unknown;
+    try {
+      await this.#jsm?.streams.find(message.subject);
+    } catch (e) {
+      findError = e;
     }
-    const code =
-      err instanceof NoRespondersError
-        ? ErrorCode.NoResponders
-        : err instanceof NatsError
-          ? err.code
-          : undefined;
-    switch (code) {
-      case ErrorCode.MaxPayloadExceeded:
-        return new RowPublishError(
-          `payload of ${message.payload.byteLength} bytes exceeds the server's max_payload (${this.#nc?.info?.max_payload ?? '?'})`,
-          { cause: err },
-        );
-      case ErrorCode.BadHeader:
-      case ErrorCode.BadSubject:
-      case ErrorCode.BadPayload:
-        return new RowPublishError(describe(err), { cause: err });
-      case ErrorCode.NoResponders: {
-        // No stream listens on the subject, or JetStream is not ready (a server starting up).
-        // Only the first is the row's fault: ask the server which stream captures the subject.
-        try {
-          await this.#jsm?.streams.find(message.subject);
-          return new TransientPublishError('no responders (JetStream not ready?)', { cause: err });
-        } catch (findErr) {
-          if (/no stream matches subject/i.test(describe(findErr))) {
-            if (message.subject.startsWith(`${this.options.stream}.`)) {
-              // Our own stream is gone (deleted, or a fresh server): recreate it, retry later.
-              void this.#ensureStreamUntilDone(this.#stopped.signal);
-              return new TransientPublishError(`stream ${this.options.stream} is missing; recreating it`, {
-                cause: err,
-              });
-            }
-            return new RowPublishError(`no stream captures subject ${message.subject}`, { cause: err });
-          }
-          return new TransientPublishError('no responders', { cause: err });
-        }
-      }
-      default:
-        break;
-    }
-    // Timeouts, disconnects, closed connections, anything else: the outcome is unknown or NATS is
-    // unavailable. Retrying is safe because of Nats-Msg-Id.
-    return new TransientPublishError(describe(err), { cause: err });
+    const answer = classifyNoResponders(findError, message.subject, this.options.stream, err);
+    if (answer !== 'own stream missing') return answer;
+    // Our own stream is gone (deleted, or a fresh server): recreate it, retry later.
+    void this.#ensureStreamUntilDone(this.#stopped.signal);
+    return new TransientPublishError(`stream ${this.options.stream} is missing; recreating it`, {
+      cause: err,
+    });
   }
 
   /** Closes the connection, letting in-flight requests finish first (bounded). */
@@ -453,10 +292,4 @@ export class NatsLink {
     }
     await this.#running;
   }
-}
-
-function describe(err: unknown): string {
-  if (err instanceof NatsError)
-    return err.api_error ? `${err.message} (${err.api_error.err_code})` : `${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
 }

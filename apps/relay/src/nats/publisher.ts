@@ -1,0 +1,27 @@
+import type { PublishAck } from '../pub-acks.js';
+
+export interface OutgoingMessage {
+  readonly id: string;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * What the relay's loop needs of NATS, and nothing more (the NatsLink implements it): publish with
+ * `Nats-Msg-Id`, readiness, and the stream lookup for rows beyond the duplicate window.
+ */
+export interface Publisher {
+  readonly ready: boolean;
+  /** Resolves when ready, or when the signal aborts. */
+  waitReady(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves with the PubAck (a duplicate ack included: the message is in the stream either way).
+   * Rejects with RowPublishError or TransientPublishError.
+   */
+  publish(message: OutgoingMessage): Promise<PublishAck>;
+  /** The stream's duplicate window as last read from the server (undefined before it was). */
+  readonly streamDuplicateWindowMs: number | undefined;
+  /** Which of `ids` are in the stream on `subject` since `since`. */
+  findInStream(subject: string, since: Date, ids: ReadonlySet<string>): Promise<Set<string>>;
+}
