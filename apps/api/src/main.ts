@@ -1,24 +1,20 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createJwtVerifier } from '@orders/auth';
-import { ConfigError, loadApiConfig, loadTracingConfig } from '@orders/config';
-import { createDb, createOutboxNotifier, pruneIdempotencyKeys, safeError } from '@orders/db';
+import { loadApiConfig, loadTracingConfig } from '@orders/config';
+import { createDb, createOutboxNotifier } from '@orders/db';
+import { loadConfigOrExit, shutDownOnAbort, stopOnSignals } from '@orders/lifecycle';
 import { createLogger } from '@orders/logger';
 import { startTracing } from '@orders/telemetry';
 import { createApp } from './app.js';
+import { startIdempotencyPruner } from './idempotency-pruner.js';
 
 // The API process: the only place that reads the environment, listens and handles signals.
 
-let config: ReturnType<typeof loadApiConfig>;
-let tracingConfig: ReturnType<typeof loadTracingConfig>;
-try {
-  config = loadApiConfig();
-  tracingConfig = loadTracingConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  console.error(err.message);
-  process.exit(2);
-}
+const { config, tracingConfig } = loadConfigOrExit(() => ({
+  config: loadApiConfig(),
+  tracingConfig: loadTracingConfig(),
+}));
 
 const logger = createLogger({ name: config.serviceName, level: config.logLevel });
 // Trace export when an OTLP endpoint is set (the OTEL_* variables); nothing is loaded otherwise.
@@ -72,20 +68,7 @@ const { app } = createApp({
   ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
 });
 
-// Expired Idempotency-Keys go in small batches every 10 minutes (jittered, so several API processes spread out).
-const PRUNE_EVERY_MS = 10 * 60_000;
-async function pruneKeys(): Promise<void> {
-  try {
-    let deleted = 0;
-    for (let n = 5000; n === 5000; deleted += n) n = await pruneIdempotencyKeys(db, 5000);
-    if (deleted > 0) logger.info({ deleted }, 'pruned expired idempotency keys');
-  } catch (err) {
-    logger.warn({ err: safeError(err) }, 'idempotency key prune failed; next run retries');
-  }
-}
-const pruner = setInterval(() => void pruneKeys(), PRUNE_EVERY_MS * (0.9 + Math.random() * 0.2));
-pruner.unref();
-setTimeout(() => void pruneKeys(), 30_000).unref();
+const pruner = startIdempotencyPruner({ db, logger });
 
 const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
   logger.info(
@@ -99,49 +82,37 @@ server.on('error', (err) => {
   void db.destroy();
 });
 
-async function shutdown(): Promise<void> {
-  logger.info(
-    { signal: stopping.signal.reason },
-    'shutting down: no new connections, finishing requests in flight',
-  );
-  // A second signal, or requests that outlive the grace period, end the process anyway.
-  const force = setTimeout(() => {
-    logger.warn('grace period over: closing remaining connections');
-    server.closeAllConnections();
-  }, config.shutdownTimeoutMs);
-  force.unref();
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // close() only drops connections idle at that moment; a keep-alive connection whose request
-  // finishes later would hold shutdown open until the client's idle timeout.
-  const reaper = setInterval(() => server.closeIdleConnections(), 50);
-  await closed;
-  clearInterval(reaper);
-  clearInterval(pruner);
-  // The last commits' wake-up hint goes out before the pool closes, or they would wait for the relay's poll.
-  await notifier?.settled();
-  await db.destroy();
-  // The spans still batched go out before the process ends.
-  await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export: final flush failed'));
-  clearTimeout(force);
-  logger.info('stopped');
-}
+// After the grace period the remaining connections are closed; what is left (the pool, the last
+// spans) gets this long before the process exits with code 1.
+const AFTER_GRACE_MS = 10_000;
 
 const stopping = new AbortController();
-stopping.signal.addEventListener('abort', () => {
-  // An EventTarget ignores what a listener returns: a rejection here would be unhandled and end the
-  // process with a bare stack trace on stderr. Whatever failed may also hold the process open (the
-  // pool, the server), so log it and exit now.
-  shutdown().catch((err: unknown) => {
-    logger.fatal({ err }, 'shutdown failed');
-    process.exit(1);
-  });
+void shutDownOnAbort(stopping.signal, {
+  logger,
+  message: 'shutting down: no new connections, finishing requests in flight',
+  timeoutMs: config.shutdownTimeoutMs + AFTER_GRACE_MS,
+  async stop() {
+    // Requests that outlive the grace period have their connections closed.
+    const grace = setTimeout(() => {
+      logger.warn('grace period over: closing remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    grace.unref();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() only drops connections idle at that moment; a keep-alive connection whose request
+    // finishes later would hold shutdown open until the client's idle timeout.
+    const reaper = setInterval(() => server.closeIdleConnections(), 50);
+    await closed;
+    clearInterval(reaper);
+    clearTimeout(grace);
+    await pruner.stop();
+    // The last commits' wake-up hint goes out before the pool closes, or they would wait for the relay's poll.
+    await notifier?.settled();
+    await db.destroy();
+    // The spans still batched go out before the process ends.
+    await tracing
+      ?.shutdown()
+      .catch((err: unknown) => logger.warn({ err }, 'trace export: final flush failed'));
+  },
 });
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping.signal.aborted) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping.abort(signal);
-  });
-}
+stopOnSignals(stopping, logger);

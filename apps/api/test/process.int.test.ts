@@ -176,8 +176,8 @@ describe('the API process', () => {
       const failed = api.lines.filter((l) => l.includes('injected: pool end failed'));
       expect(failed).toHaveLength(1);
       expect(JSON.parse(failed[0] ?? '{}')).toMatchObject({
-        level: 'fatal',
-        msg: 'shutdown failed',
+        level: 'error',
+        msg: 'shutdown failed: exiting',
         err: { message: 'injected: pool end failed' },
       });
       // Nothing on stderr: no stack trace of an unhandled rejection.

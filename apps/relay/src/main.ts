@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
-import { ConfigError, loadRelayConfig, loadTracingConfig, redactUrl } from '@orders/config';
+import { loadRelayConfig, loadTracingConfig, redactUrl } from '@orders/config';
 import { createDb } from '@orders/db';
+import { loadConfigOrExit, shutDownOnAbort, stopOnSignals } from '@orders/lifecycle';
 import { createLogger } from '@orders/logger';
 import { startTracing } from '@orders/telemetry';
 import { sleep } from './backoff.js';
@@ -13,20 +14,13 @@ import { createRelayMetrics } from './metrics.js';
 import { NatsLink } from './nats/link.js';
 import { createRelay } from './relay.js';
 import { startRetention } from './retention.js';
-import { shutDownOnAbort } from './shutdown.js';
 
 // The relay process (a sidecar): the only place that reads the environment, listens and handles signals.
 
-let config: ReturnType<typeof loadRelayConfig>;
-let tracingConfig: ReturnType<typeof loadTracingConfig>;
-try {
-  config = loadRelayConfig();
-  tracingConfig = loadTracingConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  console.error(err.message);
-  process.exit(2);
-}
+const { config, tracingConfig } = loadConfigOrExit(() => ({
+  config: loadRelayConfig(),
+  tracingConfig: loadTracingConfig(),
+}));
 
 // Unique per process, even for a restarted container whose hostname and pid (1) stay the same: a
 // dead relay's leases must not look like the new one's.
@@ -117,6 +111,7 @@ const retention =
 const stopping = new AbortController();
 void shutDownOnAbort(stopping.signal, {
   logger,
+  message: 'shutting down: finishing the batch in flight',
   timeoutMs: config.shutdownTimeoutMs,
   async stop() {
     await Promise.all([relay.stop(), retention?.stop()]);
@@ -137,12 +132,4 @@ void Promise.race([sessionOpened.promise, sleep(5000, stopping.signal)]).then(()
   if (!stopping.signal.aborted) relay.start();
 });
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping.signal.aborted) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping.abort(signal);
-  });
-}
+stopOnSignals(stopping, logger);

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '@orders/testkit';
 import { describe, expect, it } from 'vitest';
 
-// The relay's shutdown path (apps/relay/src/shutdown.ts, as main.ts uses it) in a process of its own,
+// The relay's shutdown path (packages/lifecycle/src/shutdown.ts, as main.ts uses it) in a process of its own,
 // started as `node`, stopped with a real SIGTERM: what an orchestrator sees when the stop fails.
 
 const built = (file: string) => pathToFileURL(path.join(REPO_ROOT, file)).href;
@@ -13,7 +13,7 @@ const built = (file: string) => pathToFileURL(path.join(REPO_ROOT, file)).href;
 function processWithStop(stopBody: string) {
   const script = `
     import { createLogger } from ${JSON.stringify(built('packages/logger/dist/index.js'))};
-    import { shutDownOnAbort } from ${JSON.stringify(built('apps/relay/dist/shutdown.js'))};
+    import { shutDownOnAbort } from ${JSON.stringify(built('packages/lifecycle/dist/shutdown.js'))};
     const logger = createLogger({ name: 'shutdown-test', level: 'info' });
     const alive = setInterval(() => {}, 1000);
     const stopping = new AbortController();

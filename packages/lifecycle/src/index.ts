@@ -1,0 +1,3 @@
+export { loadConfigOrExit } from './config.js';
+export { type ShutdownOptions, shutDownOnAbort } from './shutdown.js';
+export { stopOnSignals } from './signals.js';
