@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { adminQuery, createTestDatabase, databaseUrl, uniqueDatabaseName } from '@orders/testkit';
@@ -301,7 +301,33 @@ describe('migration 0012 with a backlog of the lease-and-mark model', () => {
       await sql`UPDATE outbox SET dead_at = now(), attempts = 10, last_error = 'too large'
                 WHERE id = ANY(${dead}::uuid[])`.execute(db);
 
-      await migrateToLatest(db);
+      // The upgrade on a busy server: other transactions commit while the migration's transaction,
+      // its id already taken, is still running (a file of the test's own holds it open for a second
+      // between 0011 and 0012). 0012's cursors alone then counted the pending rows as read (0013).
+      await writeFile(
+        path.join(dir, '0011_zz_busy_server.sql'),
+        'SELECT pg_current_xact_id(); SELECT pg_sleep(1);',
+      );
+      for (const file of await readdir(DEFAULT_MIGRATIONS_DIR)) {
+        if (file >= '0012') await cp(path.join(DEFAULT_MIGRATIONS_DIR, file), path.join(dir, file));
+      }
+      const migrating = migrateToLatest(db, { migrationsDir: dir });
+      const others = createDb({
+        url: tdb.url,
+        poolSize: 1,
+        connectTimeoutMs: 5000,
+        statementTimeoutMs: 30_000,
+      });
+      let commits = 0;
+      try {
+        for (const started = Date.now(); Date.now() - started < 1500; commits++) {
+          await sql`SELECT pg_current_xact_id()`.execute(others); // an id taken and committed
+        }
+      } finally {
+        await others.destroy();
+      }
+      await migrating;
+      expect(commits).toBeGreaterThan(10);
 
       // Dead rows are dead letters now, with their error.
       const { rows: letters } = await sql<{ id: string; last_error: string }>`
