@@ -199,6 +199,9 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
             });
             return 'handled';
           });
+          // Stopping: end the pull before the ack, or the server hands the next message to the open
+          // pull request at once and it waits out the ack wait unhandled (seen in the stop test).
+          if (stopping.signal.aborted) messages?.stop();
           // After the commit. An ack lost here (connection cut, process killed) means a redelivery,
           // which the inbox row just committed turns into a duplicate.
           await m.ackAck({ timeout: 5000 }).catch((err: unknown) => {
