@@ -111,13 +111,7 @@ describe('loadInventoryConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
-    for (const v of [
-      'INVENTORY_DB_PORT',
-      'INVENTORY_PORT',
-      'INVENTORY_STREAM',
-      'CONSUMER_MAX_DELIVER',
-      'INBOX_RETENTION',
-    ]) {
+    for (const v of ['INVENTORY_DB_PORT', 'INVENTORY_PORT', 'CONSUMER_MAX_DELIVER', 'INBOX_RETENTION']) {
       expect(message).toContain(`${v}:`);
     }
     // Consuming its own stream would feed the inventory its own events.
