@@ -140,6 +140,7 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
     for (const [k, v] of m.headers ?? []) headers[k] = v[0] ?? '';
     const id = m.headers?.get('Nats-Msg-Id') || undefined;
     const context = { event_id: id, subject: m.subject, stream_seq: m.seq, deliveries };
+    if (log.isLevelEnabled('trace')) log.trace(context, 'event received');
     // A handler slower than ack_wait must not get its message redelivered to another process meanwhile.
     const heartbeat = setInterval(() => m.working(), Math.max(200, settings.ackWaitMs / 3));
     try {
