@@ -20,6 +20,7 @@ import {
   createConsumerMetrics,
   type EventHandler,
   PoisonMessageError,
+  pruneInboxBatch,
 } from '../src/index.js';
 
 // The consumer against a real nats-server of the test's own and a real database with the outbox and
@@ -257,5 +258,23 @@ describe('consumer', () => {
     expect(p.ackPending).toBe(0);
     expect(p.pending).toBe(1);
     expect(consumer.ready).toBe(false);
+  });
+
+  it('retention deletes only inbox rows of its consumer older than the cutoff, in batches', async () => {
+    await sql`
+      INSERT INTO consumer_inbox (consumer, event_id, subject, stream_seq, processed_at)
+      SELECT c, c || '-' || i, 'x', i, now() - (CASE WHEN i <= 5 THEN interval '40 days' ELSE interval '1 day' END)
+      FROM unnest(ARRAY['keep-me', 'prune-me']) AS c, generate_series(1, 8) AS i`.execute(database.db);
+    const cutoff = new Date(Date.now() - 30 * 86_400_000);
+    expect(await pruneInboxBatch(database.db, 'prune-me', cutoff, 3)).toBe(3);
+    expect(await pruneInboxBatch(database.db, 'prune-me', cutoff, 3)).toBe(2);
+    expect(await pruneInboxBatch(database.db, 'prune-me', cutoff, 3)).toBe(0);
+    const left = await sql<{ consumer: string; n: string }>`
+      SELECT consumer, count(*) AS n FROM consumer_inbox WHERE consumer IN ('keep-me', 'prune-me')
+      GROUP BY consumer ORDER BY consumer`.execute(database.db);
+    expect(left.rows.map((r) => [r.consumer, Number(r.n)])).toEqual([
+      ['keep-me', 8],
+      ['prune-me', 3],
+    ]);
   });
 });
