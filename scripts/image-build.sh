@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The build steps of Dockerfile.api and Dockerfile.relay, kept in one place: each Dockerfile's build
+# The build steps of Dockerfile.api, Dockerfile.relay and Dockerfile.inventory, kept in one place: each Dockerfile's build
 # stage runs this script, and test/images.int.test.ts runs the same script on a machine without a
 # Docker engine, so the images and their smoke test cannot drift apart.
 #
-#   scripts/image-build.sh <api|relay> <out-dir>
+#   scripts/image-build.sh <api|relay|inventory> <out-dir>
 #
 # Expects the workspace's dependencies installed (pnpm install --frozen-lockfile). Leaves in <out-dir>
 # exactly what the runtime image holds in /app: the app's package.json and dist/, its production
@@ -12,13 +12,13 @@ set -euo pipefail
 app=${1:-}
 out=${2:-}
 case "$app" in
-  api | relay) ;;
+  api | relay | inventory) ;;
   *)
-    echo "usage: $0 <api|relay> <out-dir>" >&2
+    echo "usage: $0 <api|relay|inventory> <out-dir>" >&2
     exit 2
     ;;
 esac
-[ -n "$out" ] || { echo "usage: $0 <api|relay> <out-dir>" >&2; exit 2; }
+[ -n "$out" ] || { echo "usage: $0 <api|relay|inventory> <out-dir>" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 
 # The app and the workspace packages it references, compiled (tsc -b follows the references).
@@ -26,5 +26,11 @@ pnpm exec tsc -b "apps/$app"
 # A self-contained copy of the app with production dependencies only, from the lockfile.
 rm -rf "$out"
 pnpm --filter "@orders/$app" --prod --config.inject-workspace-packages=true deploy "$out"
-# The migrate command ships in the API image; both images carry the (small) migrations.
-cp -R migrations "$out/migrations"
+# The migrate command ships in the API image; every image carries the (small) migrations. The
+# inventory's own are in its package (migrations/, deployed with it); it takes the outbox's files
+# from the repository's, kept apart (MIGRATIONS_DIR=/app/outbox-migrations in its Dockerfile).
+if [ "$app" = inventory ]; then
+  cp -R migrations "$out/outbox-migrations"
+else
+  cp -R migrations "$out/migrations"
+fi

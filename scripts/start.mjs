@@ -1,5 +1,7 @@
 // `pnpm start` / `scripts/run.sh start`: migrate, then run the API and the relay as child processes
-// until SIGINT/SIGTERM, which is forwarded to each. Needs a build (`pnpm build`).
+// until SIGINT/SIGTERM, which is forwarded to each. Needs a build (`pnpm build`). Beside them, the
+// inventory service (apps/inventory) and its own relay: its database (`inventory` on the same server
+// unless INVENTORY_DATABASE_URL or INVENTORY_DB_* say otherwise) migrated the same way first.
 // Configuration comes from the environment; the defaults reach PostgreSQL on 127.0.0.1:5432 and NATS
 // on 127.0.0.1:4222. When nothing answers on a configured local port, a throwaway server is started
 // there under the project's data directory (ORDERS_DATA_DIR, default .data/) and stopped on exit.
@@ -8,6 +10,26 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { answers, isLocalHost, startThrowawayNats, startThrowawayPostgres } from './local-services.mjs';
+
+const INVENTORY_DB_VARS = [
+  'INVENTORY_DATABASE_URL',
+  'INVENTORY_DB_HOST',
+  'INVENTORY_DB_PORT',
+  'INVENTORY_POSTGRES_USER',
+  'INVENTORY_POSTGRES_PASSWORD',
+];
+
+/**
+ * The inventory's database URL: its own variables when any is set (read by the same config loader the
+ * service uses), else database `inventory` (INVENTORY_POSTGRES_DB) on the orders database's server.
+ */
+async function inventoryDatabaseUrl(env) {
+  const { loadInventoryMigrateConfig, loadMigrateConfig } = await import('../packages/config/dist/index.js');
+  if (INVENTORY_DB_VARS.some((v) => env[v])) return loadInventoryMigrateConfig(env).database.url;
+  const u = new URL(loadMigrateConfig(env).database.url);
+  u.pathname = `/${encodeURIComponent(env.INVENTORY_POSTGRES_DB || 'inventory')}`;
+  return u.toString();
+}
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dataDir = path.resolve(root, process.env.ORDERS_DATA_DIR || '.data');
@@ -59,26 +81,59 @@ try {
   await stopThrowaway();
   process.exit(1);
 }
+let inventoryUrl;
+try {
+  inventoryUrl = await inventoryDatabaseUrl(process.env);
+} catch (err) {
+  say(err.message);
+  await stopThrowaway();
+  process.exit(2);
+}
+const inventoryEnv = {
+  ...process.env,
+  INVENTORY_DATABASE_URL: inventoryUrl,
+  SERVICE_NAME: 'inventory-service',
+};
+// The same relay, pointed at the inventory's database and its stream.
+const inventoryRelayEnv = {
+  ...process.env,
+  DATABASE_URL: inventoryUrl,
+  NATS_STREAM: process.env.INVENTORY_STREAM || 'inventory',
+  RELAY_PORT: process.env.INVENTORY_RELAY_PORT || '8004',
+  SERVICE_NAME: 'inventory-service',
+};
 const services = [
   { name: 'api', entry: 'apps/api/dist/main.js' },
   { name: 'relay', entry: 'apps/relay/dist/main.js' },
+  { name: 'inventory', entry: 'apps/inventory/dist/main.js', env: inventoryEnv },
+  { name: 'inventory-relay', entry: 'apps/relay/dist/main.js', env: inventoryRelayEnv },
 ].filter((s) => existsSync(new URL(`../${s.entry}`, import.meta.url)));
 
-function run(entry) {
-  return spawn(process.execPath, [entry], { cwd: root, stdio: 'inherit', env: process.env });
+function run(entry, env = process.env) {
+  return spawn(process.execPath, [entry], { cwd: root, stdio: 'inherit', env });
 }
 
-const migrate = run('packages/db/dist/cli.js');
-const migrated = await new Promise((resolve) => migrate.once('exit', (code) => resolve(code)));
-if (migrated !== 0) {
-  say(
-    `migrations failed (exit ${migrated}); is PostgreSQL reachable with the configured DATABASE_URL / DB_* variables?`,
-  );
-  await stopThrowaway();
-  process.exit(1);
+const migrations = [
+  { entry: 'packages/db/dist/cli.js', vars: 'DATABASE_URL / DB_*' },
+  {
+    entry: 'apps/inventory/dist/migrate.js',
+    env: inventoryEnv,
+    vars: 'INVENTORY_DATABASE_URL / INVENTORY_DB_*',
+  },
+];
+for (const m of migrations) {
+  const migrate = run(m.entry, m.env);
+  const migrated = await new Promise((resolve) => migrate.once('exit', (code) => resolve(code)));
+  if (migrated !== 0) {
+    say(
+      `migrations failed (exit ${migrated}); is PostgreSQL reachable with the configured ${m.vars} variables?`,
+    );
+    await stopThrowaway();
+    process.exit(1);
+  }
 }
 
-const children = services.map((s) => ({ ...s, child: run(s.entry) }));
+const children = services.map((s) => ({ ...s, child: run(s.entry, s.env) }));
 let stopping = false;
 function stopAll(signal) {
   if (stopping) return;

@@ -142,7 +142,11 @@ async function waitFor<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
-const images = { api: readDockerfile('Dockerfile.api'), relay: readDockerfile('Dockerfile.relay') };
+const images = {
+  api: readDockerfile('Dockerfile.api'),
+  relay: readDockerfile('Dockerfile.relay'),
+  inventory: readDockerfile('Dockerfile.inventory'),
+};
 const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
   packageManager: string;
 };
@@ -203,8 +207,32 @@ describe('docker-compose files', () => {
       const observability = ['grafana', 'prometheus'];
       expect(Object.keys(config.services).sort()).toEqual(
         files.length === 1
-          ? ['api', 'grafana', 'migrate', 'nats', 'postgres', 'prometheus', 'relay']
-          : ['api', 'grafana', 'migrate', 'nats', 'nats-2', 'nats-3', 'postgres', 'prometheus', 'relay'],
+          ? [
+              'api',
+              'grafana',
+              'inventory',
+              'inventory-migrate',
+              'inventory-relay',
+              'migrate',
+              'nats',
+              'postgres',
+              'prometheus',
+              'relay',
+            ]
+          : [
+              'api',
+              'grafana',
+              'inventory',
+              'inventory-migrate',
+              'inventory-relay',
+              'migrate',
+              'nats',
+              'nats-2',
+              'nats-3',
+              'postgres',
+              'prometheus',
+              'relay',
+            ],
       );
       // A plain `docker compose up` starts the service alone; Prometheus and Grafana only with the profile.
       for (const [name, service] of Object.entries(config.services)) {
@@ -288,6 +316,17 @@ describe('docker-compose files', () => {
     expect(main.services['api']?.['build']).toMatchObject({ dockerfile: 'Dockerfile.api' });
     expect(main.services['migrate']?.['build']).toMatchObject({ dockerfile: 'Dockerfile.api' });
     expect(main.services['relay']?.['build']).toMatchObject({ dockerfile: 'Dockerfile.relay' });
+    expect(main.services['inventory']?.['build']).toMatchObject({ dockerfile: 'Dockerfile.inventory' });
+    expect(main.services['inventory-migrate']?.['build']).toMatchObject({
+      dockerfile: 'Dockerfile.inventory',
+    });
+    // The inventory's events go out through the unchanged relay image, pointed at its database.
+    expect(main.services['inventory-relay']?.['build']).toMatchObject({ dockerfile: 'Dockerfile.relay' });
+    expect(main.services['inventory-relay']?.['environment']).toMatchObject({
+      POSTGRES_DB: 'inventory',
+      NATS_STREAM: 'inventory',
+    });
+    expect(main.services['inventory']?.['environment']).toMatchObject({ INVENTORY_POSTGRES_DB: 'inventory' });
     const env = main.services['relay']?.['environment'] as Record<string, string>;
     for (const v of [
       'DB_HOST',
@@ -307,13 +346,13 @@ describe('docker-compose files', () => {
 
 describe('image contents, started as the images would start them', () => {
   let dir = '';
-  const out = { api: '', relay: '' };
+  const out = { api: '', relay: '', inventory: '' };
   const tdbPromise = createTestDatabase();
   const natsPromise = startNatsServer();
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'orders-images-'));
-    for (const app of ['api', 'relay'] as const) {
+    for (const app of ['api', 'relay', 'inventory'] as const) {
       out[app] = path.join(dir, app);
       await run('bash', [path.join(REPO_ROOT, 'scripts/image-build.sh'), app, out[app]], {
         cwd: REPO_ROOT,
@@ -341,7 +380,82 @@ describe('image contents, started as the images would start them', () => {
     }
     expect(existsSync(path.join(out.api, 'dist/migrate.js'))).toBe(true);
     expect(existsSync(path.join(out.relay, 'dist/cli.js'))).toBe(true);
+    // The inventory: its own migrations in its package, the consumer's in that package, the outbox's apart.
+    const inv = out.inventory;
+    expect(existsSync(path.join(inv, 'dist/migrate.js'))).toBe(true);
+    expect(await readdir(path.join(inv, 'migrations'))).toEqual(['0001_inventory.sql']);
+    expect(
+      existsSync(path.join(inv, 'node_modules/@orders/consumer/migrations/0001_consumer_inbox.sql')),
+    ).toBe(true);
+    expect(await readdir(path.join(inv, 'outbox-migrations'))).toContain('0012_outbox_log.sql');
+    for (const dev of ['vitest', 'typescript', '@orders/testkit', 'tsx']) {
+      expect(existsSync(path.join(inv, 'node_modules', dev)), `inventory carries ${dev}`).toBe(false);
+    }
   });
+
+  it('the inventory image migrates its own database and serves its API; SIGTERM exits cleanly', async () => {
+    const tdb = await tdbPromise;
+    const nats = await natsPromise;
+    const fresh = `${tdb.name}_inv`;
+    const compose = parseYaml(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), {
+      merge: true,
+    }) as { services: Record<string, { command?: string[] }> };
+    const parts = new URL(tdb.url);
+    // The compose file's INVENTORY_ variables, pointed at the test's server: a database that does not exist yet.
+    const env = {
+      INVENTORY_DB_HOST: parts.hostname,
+      INVENTORY_DB_PORT: parts.port || '5432',
+      INVENTORY_POSTGRES_DB: fresh,
+      INVENTORY_POSTGRES_USER: decodeURIComponent(parts.username),
+      ...(parts.password ? { INVENTORY_POSTGRES_PASSWORD: decodeURIComponent(parts.password) } : {}),
+    };
+    const migrate = startLikeImage(
+      images.inventory,
+      out.inventory,
+      compose.services['inventory-migrate']?.command ?? [],
+      env,
+    );
+    const migrated = await migrate.exited;
+    expect(migrated.code, migrate.output()).toBe(0);
+    expect(migrate.output()).toMatch(/"msg":"database migrated"/);
+    const port = await freePort();
+    const inventory = startLikeImage(images.inventory, out.inventory, images.inventory.runtime.cmd, {
+      ...env,
+      INVENTORY_PORT: String(port),
+      NATS_URL: nats.url,
+      NATS_STREAM: 'images_inv',
+    });
+    try {
+      const [, ...args] = images.inventory.runtime.healthcheck;
+      await waitFor(
+        'inventory health check',
+        async () =>
+          (await new Promise<number | null>((resolve) =>
+            spawn(process.execPath, args, { env: { INVENTORY_PORT: String(port) }, stdio: 'ignore' }).once(
+              'exit',
+              (code) => resolve(code),
+            ),
+          )) === 0,
+      );
+      const put = await fetch(`http://127.0.0.1:${port}/inventory/IMG-1`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ qty_on_hand: 4 }),
+      });
+      expect(put.status).toBe(201);
+      expect(await (await fetch(`http://127.0.0.1:${port}/inventory/IMG-1`)).json()).toEqual({
+        sku: 'IMG-1',
+        qty_on_hand: 4,
+        reserved_qty: 0,
+      });
+    } finally {
+      inventory.child.kill('SIGTERM');
+    }
+    const exit = await inventory.exited;
+    expect(exit.code, inventory.output()).toBe(0);
+    expect(exit.ms).toBeLessThan(10_000);
+    await adminQuery(tdb.adminUrl, [`DROP DATABASE IF EXISTS "${fresh}" WITH (FORCE)`]);
+  }, 60_000);
 
   it('migrate, API and relay run from them: health checks pass, one order in, one event out, SIGTERM exits cleanly', async () => {
     const tdb = await tdbPromise;

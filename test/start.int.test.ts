@@ -43,13 +43,10 @@ describe('scripts/run.sh start with nothing running', () => {
     await chmod(dataDir, 0o755);
     // Four reserved ports; everything again on four others if a server found its port taken (the
     // script stops what it started when one of them fails; the data directory is reused).
-    const launched = await startOnReservedPorts(4, async (reservations) => {
-      const [pgPort, natsPort, apiPort, relayPort] = reservations.map((r) => r.port) as [
-        number,
-        number,
-        number,
-        number,
-      ];
+    const launched = await startOnReservedPorts(6, async (reservations) => {
+      const [pgPort, natsPort, apiPort, relayPort, inventoryPort, inventoryRelayPort] = reservations.map(
+        (r) => r.port,
+      ) as [number, number, number, number, number, number];
       const child = spawn(process.execPath, ['scripts/start.mjs'], {
         cwd: REPO_ROOT,
         env: {
@@ -60,6 +57,8 @@ describe('scripts/run.sh start with nothing running', () => {
           NATS_URL: `nats://127.0.0.1:${natsPort}`,
           SERVICE_PORT: String(apiPort),
           RELAY_PORT: String(relayPort),
+          INVENTORY_PORT: String(inventoryPort),
+          INVENTORY_RELAY_PORT: String(inventoryRelayPort),
           HOST: '127.0.0.1',
           LOG_LEVEL: 'warn',
         },
@@ -77,6 +76,14 @@ describe('scripts/run.sh start with nothing running', () => {
           (async () => {
             await waitFor('the API', async () => (await fetch(`http://127.0.0.1:${apiPort}/health`)).ok);
             await waitFor('the relay', async () => (await fetch(`http://127.0.0.1:${relayPort}/ready`)).ok);
+            await waitFor(
+              'the inventory',
+              async () => (await fetch(`http://127.0.0.1:${inventoryPort}/ready`)).ok,
+            );
+            await waitFor(
+              'the inventory relay',
+              async () => (await fetch(`http://127.0.0.1:${inventoryRelayPort}/ready`)).ok,
+            );
           })(),
           early,
         ]);
@@ -87,9 +94,9 @@ describe('scripts/run.sh start with nothing running', () => {
       } finally {
         early.catch(() => {});
       }
-      return { child, exited, output: () => output, pgPort, natsPort, apiPort, relayPort };
+      return { child, exited, output: () => output, pgPort, natsPort, apiPort, relayPort, inventoryPort };
     });
-    const { child, exited, pgPort, natsPort, apiPort } = launched;
+    const { child, exited, pgPort, natsPort, apiPort, inventoryPort } = launched;
     const output = () => launched.output();
     try {
       // One clear line per throwaway server.
@@ -119,6 +126,18 @@ describe('scripts/run.sh start with nothing running', () => {
           15_000,
         );
         expect((await jsm.streams.getMessage('orders', { seq: 1 })).string()).toContain(order.id);
+        // The inventory (its database created and migrated by the script) consumed it: an unknown sku,
+        // so reservation_failed, published by the inventory's relay to stream `inventory`.
+        await waitFor(
+          'the inventory event',
+          async () => (await jsm.streams.info('inventory')).state.messages === 1,
+          15_000,
+        );
+        const failed = await jsm.streams.getMessage('inventory', { seq: 1 });
+        expect(failed.subject).toBe('inventory.reservation_failed');
+        expect(failed.json()).toMatchObject({ order_id: order.id, reason: 'unknown_sku' });
+        const missing = await fetch(`http://127.0.0.1:${inventoryPort}/inventory/WIDGET-001`);
+        expect(missing.status).toBe(404);
       } finally {
         await nc.close();
       }

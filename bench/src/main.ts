@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,tracing,drain,budget,ordering,latency,held,peer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,tracing,drain,budget,ordering,latency,held,peer,consumer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
+import { CONSUMER_MIGRATIONS } from '@orders/consumer';
+import { createDb, type Db, migrateToLatest, OUTBOX_MIGRATIONS, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
   databaseUrl,
@@ -50,7 +51,10 @@ const settings = {
   drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
   latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set((option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer').split(',')),
+  only: new Set(
+    (option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer,consumer').split(','),
+  ),
+  consumerEvents: Number(option('consumer-events') ?? (quick ? 5_000 : 20_000)),
 };
 const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -844,6 +848,81 @@ async function scenarioPeer(nats: NatsServer, nc: NatsConnection): Promise<void>
   void nc;
 }
 
+/**
+ * What the inbox costs a consumer: the same consumer and handler (one upsert) draining the same events,
+ * with the inbox write and without it, alternated twice (A B B A) in one run; the median of each.
+ * Target: with the inbox at least 0.7 of the rate without.
+ */
+async function scenarioConsumer(nats: NatsServer, nc: NatsConnection): Promise<void> {
+  const n = settings.consumerEvents;
+  const stream = nextStream('consumer');
+  const name = uniqueDatabaseName('bench_consumer');
+  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}"`]);
+  const url = databaseUrl(ADMIN_URL, name);
+  const db = createDb({ url, poolSize: 2, connectTimeoutMs: 5000, statementTimeoutMs: 60_000 });
+  try {
+    await migrateToLatest(db, { sources: [OUTBOX_MIGRATIONS, CONSUMER_MIGRATIONS] });
+    await sql`CREATE TABLE bench_counts (key text PRIMARY KEY, n bigint NOT NULL)`.execute(db);
+    await ensureStream(nc, stream);
+    progress(`consumer: publishing ${fmt(n)} events`);
+    const js = nc.jetstream();
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(
+        Array.from({ length: Math.min(500, n - i) }, (_, j) =>
+          js.publish(
+            `${stream}.order_created`,
+            new TextEncoder().encode(JSON.stringify({ key: `k${(i + j) % 100}`, i: i + j })),
+            {
+              msgID: crypto.randomUUID(),
+            },
+          ),
+        ),
+      );
+    }
+    type Run = { eventsPerSecond: number; seconds: number; dedupe: boolean };
+    const runs: Run[] = [];
+    for (const [k, dedupe] of [true, false, false, true].entries()) {
+      progress(`consumer: drain ${k + 1} of 4, ${dedupe ? 'with' : 'without'} the inbox`);
+      runs.push(
+        await child<Run>('consumer-throughput', [url, nats.url, stream, `bench_${k}`, n, String(dedupe)]),
+      );
+    }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2
+        ? (s[(s.length - 1) / 2] ?? 0)
+        : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
+    };
+    const withInbox = median(runs.filter((r) => r.dedupe).map((r) => r.eventsPerSecond));
+    const without = median(runs.filter((r) => !r.dedupe).map((r) => r.eventsPerSecond));
+    const { rows: inbox } = await sql<{ n: string }>`SELECT count(*) AS n FROM consumer_inbox`.execute(db);
+    const { rows: counted } = await sql<{ n: string }>`SELECT sum(n) AS n FROM bench_counts`.execute(db);
+    // Two drains with the inbox: each id recorded once per durable; four drains ran the handler n times each.
+    const ok = Number(inbox[0]?.n) === 2 * n && Number(counted[0]?.n) === 4 * n;
+    details['consumer'] = {
+      n,
+      runs,
+      withInbox,
+      without,
+      inboxRows: Number(inbox[0]?.n),
+      handlerRuns: Number(counted[0]?.n),
+    };
+    const ratio = withInbox / without;
+    rows.push({
+      scenario: `Consumer throughput, ${fmt(n)} events, one upsert per event, max_ack_pending 1`,
+      result: `${fmt(withInbox)} events/s with the inbox`,
+      baseline: `${fmt(without)} events/s without the inbox write`,
+      ratio,
+      target: '>= 0.7',
+      met: ratio >= 0.7,
+      exactlyOnce: ok ? `ok (${fmt(n)} inbox rows per inbox drain)` : 'FAILED: inbox or handler counts off',
+    });
+  } finally {
+    await db.destroy();
+    await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- run
 function version(cmd: string, args: string[]): string {
   try {
@@ -874,6 +953,7 @@ try {
   if (settings.only.has('latency')) await scenarioLatency(nats, nc);
   if (settings.only.has('held')) await scenarioHeld(nats, nc);
   if (settings.only.has('peer')) await scenarioPeer(nats, nc);
+  if (settings.only.has('consumer')) await scenarioConsumer(nats, nc);
 } finally {
   await nc.close();
   await nats.dispose();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, loadTracingConfig, redactUrl } from './index.js';
+import { ConfigError, loadApiConfig, loadInventoryConfig, loadTracingConfig, redactUrl } from './index.js';
 
 describe('loadApiConfig', () => {
   it('builds the database URL from the seed variables', () => {
@@ -105,6 +105,58 @@ describe('loadApiConfig', () => {
       expect(message).toContain(variable);
     expect(message).not.toContain('secret-host');
     expect((error as ConfigError).problems).toHaveLength(4);
+  });
+});
+
+describe('loadInventoryConfig', () => {
+  it('reads its own database from the INVENTORY_ variables, never the orders ones', () => {
+    const c = loadInventoryConfig({
+      DB_HOST: 'orders-db',
+      POSTGRES_DB: 'orders',
+      INVENTORY_DB_HOST: 'inv-db',
+      INVENTORY_DB_PORT: '6543',
+      INVENTORY_POSTGRES_USER: 'inv',
+      INVENTORY_POSTGRES_PASSWORD: 'p@ss',
+    });
+    expect(c.database.url).toBe('postgres://inv:p%40ss@inv-db:6543/inventory');
+    expect(c.port).toBe(8003);
+    expect(c.eventsStream).toBe('inventory');
+    expect(c.consumer).toMatchObject({
+      name: 'inventory',
+      stream: 'orders',
+      filterSubject: 'orders.>',
+      ackWaitMs: 10_000,
+      maxDeliver: 5,
+      inboxRetentionMs: 30 * 86_400_000,
+    });
+    expect(
+      loadInventoryConfig({ INVENTORY_DATABASE_URL: 'postgres://u@h/x', INVENTORY_DB_HOST: 'no' }).database
+        .url,
+    ).toBe('postgres://u@h/x');
+    expect(loadInventoryConfig({}).database.url).toBe('postgres://postgres@127.0.0.1:5432/inventory');
+  });
+
+  it('names every bad variable, the prefixed database ones included, in one error', () => {
+    let error: unknown;
+    try {
+      loadInventoryConfig({
+        INVENTORY_DB_PORT: 'x',
+        INVENTORY_PORT: '0',
+        CONSUMER_MAX_DELIVER: '0',
+        INBOX_RETENTION: 'soon',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const v of ['INVENTORY_DB_PORT', 'INVENTORY_PORT', 'CONSUMER_MAX_DELIVER', 'INBOX_RETENTION']) {
+      expect(message).toContain(`${v}:`);
+    }
+    // Consuming its own stream would feed the inventory its own events.
+    expect(() => loadInventoryConfig({ INVENTORY_STREAM: 'orders' })).toThrow(
+      /INVENTORY_STREAM: must differ from NATS_STREAM/,
+    );
   });
 });
 

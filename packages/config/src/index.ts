@@ -165,10 +165,8 @@ export interface ApiConfig {
   readonly metricsToken: string | undefined;
 }
 
-const relaySchema = databaseSchema.extend({
-  SERVICE_NAME: z.string().min(1).default('orders-service'),
-  LOG_LEVEL: logLevel.default('info'),
-  DB_POOL_SIZE: positiveInt.max(100).default(4),
+/** How to reach NATS: shared by the relay and every consumer service. */
+const natsShape = {
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
   NATS_STREAM: streamName,
   NATS_USER: z.string().optional(),
@@ -183,6 +181,67 @@ const relaySchema = databaseSchema.extend({
   NATS_TLS_CA_FILE: z.string().min(1).optional(),
   NATS_TLS_CERT_FILE: z.string().min(1).optional(),
   NATS_TLS_KEY_FILE: z.string().min(1).optional(),
+};
+
+/** How a process connects to NATS (the relay, a consumer): servers, auth, TLS. Secrets never logged. */
+export interface NatsConnectionConfig {
+  readonly url: string;
+  readonly user?: string;
+  readonly password?: string;
+  readonly token?: string;
+  /** A user nkey seed (from NATS_NKEY_SEED or the file NATS_NKEY_SEED_FILE names). */
+  readonly nkeySeed?: string;
+  /** TLS to NATS: required when set; a CA for a private one; a client certificate for mutual TLS. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
+type NatsVars = z.infer<z.ZodObject<typeof natsShape>>;
+
+/** The checks across NATS variables, for a schema's superRefine. */
+function checkNats(v: NatsVars, ctx: z.RefinementCtx): void {
+  if (v.NATS_USER !== undefined && v.NATS_PASSWORD === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['NATS_PASSWORD'], message: 'is required when NATS_USER is set' });
+  }
+  if ((v.NATS_TLS_CERT_FILE === undefined) !== (v.NATS_TLS_KEY_FILE === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [v.NATS_TLS_CERT_FILE === undefined ? 'NATS_TLS_CERT_FILE' : 'NATS_TLS_KEY_FILE'],
+      message: 'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate and its key)',
+    });
+  }
+  if (v.NATS_NKEY_SEED !== undefined && v.NATS_NKEY_SEED_FILE !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['NATS_NKEY_SEED_FILE'],
+      message: 'set NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, not both',
+    });
+  }
+}
+
+function resolveNats(e: NatsVars): NatsConnectionConfig {
+  return {
+    url: e.NATS_URL,
+    ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
+    ...(e.NATS_PASSWORD !== undefined ? { password: e.NATS_PASSWORD } : {}),
+    ...(e.NATS_TOKEN !== undefined ? { token: e.NATS_TOKEN } : {}),
+    ...nkey(e.NATS_NKEY_SEED, e.NATS_NKEY_SEED_FILE),
+    ...(e.NATS_TLS || e.NATS_TLS_CA_FILE || e.NATS_TLS_CERT_FILE
+      ? {
+          tls: Object.freeze({
+            ...(e.NATS_TLS_CA_FILE ? { caFile: e.NATS_TLS_CA_FILE } : {}),
+            ...(e.NATS_TLS_CERT_FILE ? { certFile: e.NATS_TLS_CERT_FILE } : {}),
+            ...(e.NATS_TLS_KEY_FILE ? { keyFile: e.NATS_TLS_KEY_FILE } : {}),
+          }),
+        }
+      : {}),
+  };
+}
+
+const relaySchema = databaseSchema.extend({
+  SERVICE_NAME: z.string().min(1).default('orders-service'),
+  LOG_LEVEL: logLevel.default('info'),
+  DB_POOL_SIZE: positiveInt.max(100).default(4),
+  ...natsShape,
   NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
   RELAY_PORT: port.default(8002),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -243,13 +302,13 @@ export interface MigrateConfig {
   readonly database: DatabaseConfig;
 }
 
-function parse<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
+function parse<S extends z.ZodType>(schema: S, env: Env, prefix = ''): z.infer<S> {
   // Empty strings count as unset: `FOO=` in a compose file or shell means "no value", not "invalid".
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
-      const variable = issue.path.join('.') || '(environment)';
+      const variable = issue.path.length ? `${prefix}${issue.path.join('.')}` : '(environment)';
       // Never echo the value: it may be a secret.
       return `${variable}: ${issue.message}`;
     });
@@ -348,27 +407,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
 export function loadRelayConfig(env: Env = process.env): RelayConfig {
   const e = parse(
     relaySchema.superRefine((v, ctx) => {
-      if (v.NATS_USER !== undefined && v.NATS_PASSWORD === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['NATS_PASSWORD'],
-          message: 'is required when NATS_USER is set',
-        });
-      }
-      if ((v.NATS_TLS_CERT_FILE === undefined) !== (v.NATS_TLS_KEY_FILE === undefined)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [v.NATS_TLS_CERT_FILE === undefined ? 'NATS_TLS_CERT_FILE' : 'NATS_TLS_KEY_FILE'],
-          message: 'NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together (a client certificate and its key)',
-        });
-      }
-      if (v.NATS_NKEY_SEED !== undefined && v.NATS_NKEY_SEED_FILE !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['NATS_NKEY_SEED_FILE'],
-          message: 'set NATS_NKEY_SEED or NATS_NKEY_SEED_FILE, not both',
-        });
-      }
+      checkNats(v, ctx);
       if (v.RELAY_LEASE_MS < 2 * v.RELAY_PUBLISH_TIMEOUT_MS) {
         ctx.addIssue({
           code: 'custom',
@@ -386,22 +425,9 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
     port: e.RELAY_PORT,
     database: resolveDatabase(e),
     nats: Object.freeze({
-      url: e.NATS_URL,
+      ...resolveNats(e),
       stream: e.NATS_STREAM,
       replicas: e.NATS_STREAM_REPLICAS,
-      ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
-      ...(e.NATS_PASSWORD !== undefined ? { password: e.NATS_PASSWORD } : {}),
-      ...(e.NATS_TOKEN !== undefined ? { token: e.NATS_TOKEN } : {}),
-      ...nkey(e.NATS_NKEY_SEED, e.NATS_NKEY_SEED_FILE),
-      ...(e.NATS_TLS || e.NATS_TLS_CA_FILE || e.NATS_TLS_CERT_FILE
-        ? {
-            tls: Object.freeze({
-              ...(e.NATS_TLS_CA_FILE ? { caFile: e.NATS_TLS_CA_FILE } : {}),
-              ...(e.NATS_TLS_CERT_FILE ? { certFile: e.NATS_TLS_CERT_FILE } : {}),
-              ...(e.NATS_TLS_KEY_FILE ? { keyFile: e.NATS_TLS_KEY_FILE } : {}),
-            }),
-          }
-        : {}),
     }),
     batchSize: e.RELAY_BATCH_SIZE,
     pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
@@ -439,6 +465,161 @@ function nkey(seed: string | undefined, file: string | undefined): { nkeySeed?: 
 export function loadMigrateConfig(env: Env = process.env): MigrateConfig {
   const e = parse(migrateSchema, env);
   return Object.freeze({ logLevel: e.LOG_LEVEL, database: resolveDatabase(e) });
+}
+
+/**
+ * A database of a service's own, from the same variables as the orders database's with a prefix
+ * (`INVENTORY_DATABASE_URL`, or `INVENTORY_DB_HOST`, `INVENTORY_POSTGRES_DB`, ...). Problems name the
+ * prefixed variables.
+ */
+function loadPrefixedDatabase(
+  env: Env,
+  prefix: string,
+  defaults: { readonly database: string; readonly poolSize: number },
+): DatabaseConfig {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(databaseSchema.shape)) picked[key] = env[`${prefix}${key}`];
+  const schema = databaseSchema.extend({
+    POSTGRES_DB: z.string().min(1).default(defaults.database),
+    DB_POOL_SIZE: positiveInt.max(1000).default(defaults.poolSize),
+  });
+  return resolveDatabase(parse(schema, picked, prefix));
+}
+
+/** Runs every loader and throws one ConfigError with all their problems, or returns their results. */
+function collect<T extends readonly unknown[]>(...loaders: { [K in keyof T]: () => T[K] }): T {
+  const problems: string[] = [];
+  const results = loaders.map((load) => {
+    try {
+      return load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return results as unknown as T;
+}
+
+/**
+ * How a durable JetStream consumer runs (packages/consumer): the durable's name, the stream and
+ * subjects it reads, redelivery and dead-letter limits, inbox retention.
+ */
+const consumerShape = {
+  CONSUMER_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, "_" or "-" (it names the durable consumer)')
+    .optional(),
+  CONSUMER_ACK_WAIT_MS: positiveInt.min(500).default(10_000),
+  CONSUMER_MAX_DELIVER: positiveInt.max(1000).default(5),
+  CONSUMER_RETRY_DELAY_MS: positiveInt.default(1000),
+  CONSUMER_RETRY_MAX_MS: positiveInt.default(60_000),
+  INBOX_RETENTION: duration.default(30 * 86_400_000),
+  INBOX_PRUNE_INTERVAL_MS: positiveInt.min(1000).default(600_000),
+};
+
+/** What packages/consumer needs of the environment. */
+export interface ConsumerConfig {
+  /** The durable consumer's name, also the inbox's and dead letters' `consumer` column. */
+  readonly name: string;
+  /** The stream read (`NATS_STREAM`) and the subjects (`<stream>.>`). */
+  readonly stream: string;
+  readonly filterSubject: string;
+  /** A message not acknowledged within this is redelivered; a handler running longer extends it. */
+  readonly ackWaitMs: number;
+  /** Deliveries before a message whose handler keeps failing becomes a dead letter. */
+  readonly maxDeliver: number;
+  /** A failed handler's message comes back after this × 2^(deliveries-1), at most `retryMaxMs`. */
+  readonly retryDelayMs: number;
+  readonly retryMaxMs: number;
+  /** Inbox rows older than this are deleted; 0 keeps them. */
+  readonly inboxRetentionMs: number;
+  readonly pruneIntervalMs: number;
+}
+
+const inventorySchema = z
+  .object({
+    SERVICE_NAME: z.string().min(1).default('inventory-service'),
+    INVENTORY_PORT: port.default(8003),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    LOG_LEVEL: logLevel.default('info'),
+    INVENTORY_STREAM: streamName.default('inventory'),
+    SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+    ...natsShape,
+    ...consumerShape,
+  })
+  .superRefine((v, ctx) => {
+    checkNats(v, ctx);
+    if (v.INVENTORY_STREAM === v.NATS_STREAM) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['INVENTORY_STREAM'],
+        message: 'must differ from NATS_STREAM: the inventory would consume its own events',
+      });
+    }
+    if (v.CONSUMER_RETRY_MAX_MS < v.CONSUMER_RETRY_DELAY_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CONSUMER_RETRY_MAX_MS'],
+        message: 'must be at least CONSUMER_RETRY_DELAY_MS',
+      });
+    }
+  });
+
+/** The inventory service (apps/inventory): its HTTP API, its consumer of the orders stream, its database. */
+export interface InventoryConfig {
+  readonly serviceName: string;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: z.infer<typeof logLevel>;
+  /** Its own database (`INVENTORY_DATABASE_URL` or the `INVENTORY_DB_*` parts; database `inventory`). */
+  readonly database: DatabaseConfig;
+  readonly nats: NatsConnectionConfig;
+  readonly consumer: ConsumerConfig;
+  /** The subject prefix of its own events (`inventory.stock_reserved`): the stream its relay publishes to. */
+  readonly eventsStream: string;
+  readonly shutdownTimeoutMs: number;
+}
+
+const INVENTORY_DATABASE = { database: 'inventory', poolSize: 8 } as const;
+
+/** Reads and validates the inventory service's configuration. Throws one {@link ConfigError} naming every bad variable. */
+export function loadInventoryConfig(env: Env = process.env): InventoryConfig {
+  const [e, database] = collect(
+    () => parse(inventorySchema, env),
+    () => loadPrefixedDatabase(env, 'INVENTORY_', INVENTORY_DATABASE),
+  );
+  return Object.freeze({
+    serviceName: e.SERVICE_NAME,
+    host: e.HOST,
+    port: e.INVENTORY_PORT,
+    logLevel: e.LOG_LEVEL,
+    database,
+    nats: Object.freeze(resolveNats(e)),
+    consumer: Object.freeze({
+      name: e.CONSUMER_NAME ?? 'inventory',
+      stream: e.NATS_STREAM,
+      filterSubject: `${e.NATS_STREAM}.>`,
+      ackWaitMs: e.CONSUMER_ACK_WAIT_MS,
+      maxDeliver: e.CONSUMER_MAX_DELIVER,
+      retryDelayMs: e.CONSUMER_RETRY_DELAY_MS,
+      retryMaxMs: e.CONSUMER_RETRY_MAX_MS,
+      inboxRetentionMs: e.INBOX_RETENTION,
+      pruneIntervalMs: e.INBOX_PRUNE_INTERVAL_MS,
+    }),
+    eventsStream: e.INVENTORY_STREAM,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** What the inventory's migrate command needs: its database (the `INVENTORY_` variables) and the log level. */
+export function loadInventoryMigrateConfig(env: Env = process.env): MigrateConfig {
+  const [e, database] = collect(
+    () => parse(z.object({ LOG_LEVEL: logLevel.default('info') }), env),
+    () => loadPrefixedDatabase(env, 'INVENTORY_', INVENTORY_DATABASE),
+  );
+  return Object.freeze({ logLevel: e.LOG_LEVEL, database });
 }
 
 /** A connection URL with its password replaced, safe to log. */

@@ -1,6 +1,6 @@
 import type { DatabaseConfig } from '@orders/config';
 import type { Logger } from '@orders/logger';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, type QueryExecutorProvider, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -20,7 +20,7 @@ export type Db = Kysely<Database>;
  * instead of hanging requests) and a server-side statement timeout (a stuck query cannot hold a
  * connection forever).
  */
-export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}): Db {
+export function createDb<DB = Database>(config: DatabaseConfig, options: CreateDbOptions = {}): Kysely<DB> {
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
@@ -52,12 +52,12 @@ export function createDb(config: DatabaseConfig, options: CreateDbOptions = {}):
       options.logger?.debug({ err: safeError(err) }, 'database connection failed while in use'),
     );
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
 }
 
-const pools = new WeakMap<Db, pg.Pool>();
+const pools = new WeakMap<object, pg.Pool>();
 
 /**
  * The pg pool under a `createDb` instance, for the few hot statements that are worth a named
@@ -112,7 +112,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /** Round trip to the database; throws when it does not answer. */
-export async function pingDatabase(db: Db): Promise<void> {
+export async function pingDatabase(db: QueryExecutorProvider): Promise<void> {
   await sql`SELECT 1`.execute(db);
 }
 

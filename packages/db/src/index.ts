@@ -1,3 +1,4 @@
+export { createDatabaseIfMissing } from './create-database.js';
 export {
   type CreateDbOptions,
   createDb,
@@ -13,7 +14,9 @@ export {
   type MigrateOptions,
   type MigrateResult,
   MigrationError,
+  type MigrationSource,
   migrateToLatest,
+  OUTBOX_MIGRATIONS,
   readMigrationFiles,
 } from './migrator.js';
 export {

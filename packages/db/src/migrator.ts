@@ -19,19 +19,54 @@ const CHECKSUM_TABLE = 'schema_migration_checksums';
 const MIGRATE_LOCK_KEY = 7_461_205_318;
 
 interface MigrationFile {
+  /** The migration's name as recorded: the file name without `.sql`, after its source's namespace. */
   readonly name: string;
   readonly sql: string;
   readonly sha256: string;
 }
 
+/**
+ * One directory of migrations a database takes. A database may take several: the inventory's takes
+ * the outbox's files from `migrations/` (OUTBOX_MIGRATIONS), the consumer package's inbox, and its own.
+ */
+export interface MigrationSource {
+  readonly dir: string;
+  /** Which files of the directory belong to this source (by name without `.sql`); all when absent. */
+  readonly include?: (name: string) => boolean;
+  /**
+   * Recorded names become `<namespace>/<file>`, so two sources may both have a `0001_...`. The
+   * outbox's files have none: they are recorded under the names the orders database knows them by.
+   */
+  readonly namespace?: string;
+}
+
+/**
+ * The outbox's own migrations in `migrations/`: every `NNNN_outbox*` file. They touch nothing but the
+ * outbox's tables, so any database whose service writes events takes them and the relay reads it as
+ * it reads the orders database. A new outbox migration must keep the `_outbox` name (a test checks
+ * that the outbox files alone build what the relay needs).
+ */
+export const OUTBOX_MIGRATIONS: MigrationSource = Object.freeze({
+  dir: DEFAULT_MIGRATIONS_DIR,
+  include: (name: string) => /^\d+_outbox/.test(name),
+});
+
 /** Reads `NNNN_name.sql` files in name order. */
 export async function readMigrationFiles(dir: string): Promise<MigrationFile[]> {
-  const names = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+  return readSource({ dir });
+}
+
+async function readSource(source: MigrationSource): Promise<MigrationFile[]> {
+  const names = (await readdir(source.dir))
+    .filter((f) => /^\d+_[\w-]+\.sql$/.test(f))
+    .filter((f) => source.include?.(f.replace(/\.sql$/, '')) ?? true)
+    .sort();
   return Promise.all(
     names.map(async (file) => {
-      const text = await readFile(path.join(dir, file), 'utf8');
+      const text = await readFile(path.join(source.dir, file), 'utf8');
+      const base = file.replace(/\.sql$/, '');
       return {
-        name: file.replace(/\.sql$/, ''),
+        name: source.namespace ? `${source.namespace}/${base}` : base,
         sql: text,
         sha256: createHash('sha256').update(text).digest('hex'),
       };
@@ -62,6 +97,8 @@ class SqlFileProvider implements MigrationProvider {
 
 export interface MigrateOptions {
   readonly migrationsDir?: string;
+  /** Several directories instead of `migrationsDir` (see {@link MigrationSource}). */
+  readonly sources?: readonly MigrationSource[];
   readonly logger?: Logger;
 }
 
@@ -77,9 +114,15 @@ export interface MigrateResult {
  */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema, before types apply.
 export async function migrateToLatest(db: Kysely<any>, options: MigrateOptions = {}): Promise<MigrateResult> {
-  const dir = options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
-  const files = await readMigrationFiles(dir);
-  if (files.length === 0) throw new MigrationError(`no migration files in ${dir}`);
+  const sources = options.sources ?? [{ dir: options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR }];
+  const files: MigrationFile[] = [];
+  for (const source of sources) {
+    const found = await readSource(source);
+    if (found.length === 0) throw new MigrationError(`no migration files in ${source.dir}`);
+    files.push(...found);
+  }
+  const names = new Set(files.map((f) => f.name));
+  if (names.size !== files.length) throw new MigrationError('two migration sources give the same name');
 
   return db.connection().execute(async (conn) => {
     await sql`SELECT pg_advisory_lock(${MIGRATE_LOCK_KEY})`.execute(conn);
@@ -91,7 +134,14 @@ export async function migrateToLatest(db: Kysely<any>, options: MigrateOptions =
       )`.execute(conn);
       await verifyChecksums(conn, files);
 
-      const migrator = new Migrator({ db: conn, provider: new SqlFileProvider(files) });
+      const migrator = new Migrator({
+        db: conn,
+        provider: new SqlFileProvider(files),
+        // Kysely orders all names together and, by default, refuses a pending name that sorts before
+        // an applied one. Sources are independent of each other (each is ordered within itself), so a
+        // new outbox migration may land after the inventory's own files were applied.
+        allowUnorderedMigrations: sources.length > 1,
+      });
       const { error, results = [] } = await migrator.migrateToLatest();
       const failed = results.find((r) => r.status === 'Error');
       if (error !== undefined) {

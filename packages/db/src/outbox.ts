@@ -20,9 +20,15 @@ export interface NewOutboxEvent {
  * the business change. Takes a `Transaction`, never a plain `Kysely`, and checks at run time too:
  * an outbox write outside a transaction would reintroduce the lost-event bug the outbox exists to fix.
  */
-export async function enqueueOutboxEvent(trx: Transaction<Database>, event: NewOutboxEvent): Promise<void> {
+export async function enqueueOutboxEvent<DB extends Pick<Database, 'outbox'>>(
+  trx: Transaction<DB>,
+  event: NewOutboxEvent,
+): Promise<void> {
   if (!trx.isTransaction) throw new TypeError('enqueueOutboxEvent must be called inside a transaction');
-  await trx.insertInto('outbox').values(outboxValues(event)).execute();
+  // Any schema that has the outbox table (the orders database, a consumer's database that took the
+  // outbox migrations): seen through the one table this insert touches.
+  const outboxOnly = trx as unknown as Transaction<Pick<Database, 'outbox'>>;
+  await outboxOnly.insertInto('outbox').values(outboxValues(event)).execute();
 }
 
 /** The row for an event, for callers that fold the outbox insert into their own single statement. */

@@ -10,6 +10,7 @@ import {
   DEFAULT_MIGRATIONS_DIR,
   MigrationError,
   migrateToLatest,
+  OUTBOX_MIGRATIONS,
   readMigrationFiles,
 } from '../src/index.js';
 import { READ_LOG_SQL } from '../src/outbox-log.js';
@@ -111,5 +112,50 @@ describe('migrateToLatest', () => {
     expect(rows[0]?.n).toBe(0);
     await rm(path.join(dir, '9001_broken.sql'));
     expect((await migrateToLatest(db, { migrationsDir: dir })).applied).toEqual(['9000_extra']);
+  });
+});
+
+describe('migrateToLatest with several sources (a consumer database)', () => {
+  const svcName = uniqueDatabaseName('orders_migrate_sources');
+  let svcDb: Db;
+  let outboxDir: string;
+  let ownDir: string;
+  beforeAll(async () => {
+    await adminQuery(adminUrl, [`CREATE DATABASE "${svcName}"`]);
+    svcDb = createDb({
+      url: databaseUrl(adminUrl, svcName),
+      poolSize: 2,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
+    });
+    outboxDir = await mkdtemp(path.join(tmpdir(), 'outbox-migrations-'));
+    await cp(DEFAULT_MIGRATIONS_DIR, outboxDir, { recursive: true });
+    ownDir = await mkdtemp(path.join(tmpdir(), 'own-migrations-'));
+    await writeFile(path.join(ownDir, '0001_things.sql'), 'CREATE TABLE things (id int PRIMARY KEY);');
+  });
+  afterAll(async () => {
+    await svcDb.destroy();
+    await adminQuery(adminUrl, [`DROP DATABASE IF EXISTS "${svcName}" WITH (FORCE)`]);
+    await rm(outboxDir, { recursive: true, force: true });
+    await rm(ownDir, { recursive: true, force: true });
+  });
+
+  it('takes the outbox files alone, its own namespaced, is a no-op the second time, and takes a later outbox migration', async () => {
+    const sources = () => [
+      { ...OUTBOX_MIGRATIONS, dir: outboxDir },
+      { dir: ownDir, namespace: 'svc' },
+    ];
+    const first = await migrateToLatest(svcDb, { sources: sources() });
+    expect(first.applied.at(-1)).toBe('svc/0001_things');
+    expect(first.applied.filter((n) => !n.includes('outbox') && n !== 'svc/0001_things')).toEqual([]);
+    const { rows } = await sql<{ orders: string | null; outbox: string | null; cursors: string | null }>`
+      SELECT to_regclass('orders')::text AS orders, to_regclass('outbox')::text AS outbox,
+             to_regclass('outbox_cursors')::text AS cursors`.execute(svcDb);
+    // What the relay reads is there; the orders' own tables are not.
+    expect(rows[0]).toEqual({ orders: null, outbox: 'outbox', cursors: 'outbox_cursors' });
+    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual([]);
+    // A new outbox migration sorts before the applied `svc/...` names; it is applied all the same.
+    await writeFile(path.join(outboxDir, '0099_outbox_later.sql'), 'CREATE TABLE outbox_later (id int);');
+    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual(['0099_outbox_later']);
   });
 });

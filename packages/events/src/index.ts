@@ -17,7 +17,7 @@ export type AggregateType = (typeof AggregateType)[keyof typeof AggregateType];
  * The subject an event is published on: `<stream>.<event_type>`, so the stream's `<stream>.>` filter
  * covers every event the service emits (`orders.order_created` with the default stream).
  */
-export function subjectFor(stream: string, eventType: EventType): string {
+export function subjectFor(stream: string, eventType: EventType | InventoryEventType): string {
   return `${stream}.${eventType}`;
 }
 
@@ -156,3 +156,59 @@ export function parseTraceparent(value: string | undefined): Traceparent | undef
   }
   return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 };
 }
+
+/**
+ * Events of the inventory service (apps/inventory), written to its own outbox and published by a relay
+ * pointed at its database to stream `inventory` (subjects `inventory.<event_type>`).
+ */
+export const InventoryEventType = {
+  StockReserved: 'stock_reserved',
+  ReservationFailed: 'reservation_failed',
+  StockReleased: 'stock_released',
+} as const;
+export type InventoryEventType = (typeof InventoryEventType)[keyof typeof InventoryEventType];
+
+/** The inventory's aggregate: its events are about one order's reservation, in that order's partition. */
+export const InventoryAggregateType = { Reservation: 'reservation' } as const;
+
+/** One line of a reservation event: what the order asked for of one sku. */
+export const reservationItemSchema = z.object({
+  sku: z.string().min(1).max(64),
+  qty: z.number().int().positive(),
+});
+
+export const stockReservedPayloadSchema = z.object({
+  event_type: z.literal(InventoryEventType.StockReserved),
+  order_id: z.uuid(),
+  items: z.array(reservationItemSchema).min(1),
+  reserved_at: isoTimestamp,
+});
+export type StockReservedPayload = z.infer<typeof stockReservedPayloadSchema>;
+
+/** Why a reservation was refused: a sku the inventory does not know, or not enough of one available. */
+export const RESERVATION_FAILURE_REASONS = ['unknown_sku', 'insufficient_stock'] as const;
+
+export const reservationFailedPayloadSchema = z.object({
+  event_type: z.literal(InventoryEventType.ReservationFailed),
+  order_id: z.uuid(),
+  reason: z.enum(RESERVATION_FAILURE_REASONS),
+  /** Every item of the order; those that failed carry `available` (0 for an unknown sku) and `reason`. */
+  items: z
+    .array(
+      reservationItemSchema.extend({
+        available: z.number().int().optional(),
+        reason: z.enum(RESERVATION_FAILURE_REASONS).optional(),
+      }),
+    )
+    .min(1),
+  failed_at: isoTimestamp,
+});
+export type ReservationFailedPayload = z.infer<typeof reservationFailedPayloadSchema>;
+
+export const stockReleasedPayloadSchema = z.object({
+  event_type: z.literal(InventoryEventType.StockReleased),
+  order_id: z.uuid(),
+  items: z.array(reservationItemSchema).min(1),
+  released_at: isoTimestamp,
+});
+export type StockReleasedPayload = z.infer<typeof stockReleasedPayloadSchema>;

@@ -1,4 +1,5 @@
-import { createDb, type Db } from '@orders/db';
+import { createDb, type Db, type MigrationSource, migrateToLatest } from '@orders/db';
+import type { Kysely } from 'kysely';
 import { inject } from 'vitest';
 import './provided.js';
 import { adminQuery, databaseUrl, uniqueDatabaseName } from './postgres.js';
@@ -30,6 +31,49 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
     connectTimeoutMs: 5000,
     statementTimeoutMs: 30_000,
   });
+  let dropped = false;
+  return {
+    name,
+    url,
+    db,
+    adminUrl,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await db.destroy();
+      await adminQuery(adminUrl, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+    },
+  };
+}
+
+/** A database of one's own with another schema than the orders one (a consumer's: outbox, inbox, its tables). */
+export interface TestDatabaseOf<DB> {
+  readonly name: string;
+  readonly url: string;
+  readonly db: Kysely<DB>;
+  readonly adminUrl: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates an empty database and applies `sources` to it (the way a service's migrate command does),
+ * for services with their own database, such as the inventory. Drop it in `afterAll`.
+ */
+export async function createTestDatabaseFrom<DB>(
+  sources: readonly MigrationSource[],
+  options: { poolSize?: number; prefix?: string } = {},
+): Promise<TestDatabaseOf<DB>> {
+  const adminUrl = inject('testkitPgAdminUrl');
+  const name = uniqueDatabaseName(options.prefix ?? 'svc_test');
+  await adminQuery(adminUrl, [`CREATE DATABASE "${name}"`]);
+  const url = databaseUrl(adminUrl, name);
+  const db = createDb<DB>({
+    url,
+    poolSize: options.poolSize ?? 10,
+    connectTimeoutMs: 5000,
+    statementTimeoutMs: 30_000,
+  });
+  await migrateToLatest(db, { sources });
   let dropped = false;
   return {
     name,

@@ -1,6 +1,11 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
-export { createTestDatabase, type TestDatabase } from './database.js';
+export {
+  createTestDatabase,
+  createTestDatabaseFrom,
+  type TestDatabase,
+  type TestDatabaseOf,
+} from './database.js';
 export {
   createSigningKey,
   hmacToken,

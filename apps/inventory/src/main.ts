@@ -1,0 +1,120 @@
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { ConfigError, loadInventoryConfig, redactUrl } from '@orders/config';
+import { type Consumer, createConsumer, createConsumerMetrics, startInboxRetention } from '@orders/consumer';
+import { createDb } from '@orders/db';
+import { createLogger } from '@orders/logger';
+import { natsConnectionOptions } from '@orders/relay/nats/connection-options';
+import { connect, type NatsConnection } from 'nats';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createInventoryApp } from './app.js';
+import { createInventoryHandler } from './handler.js';
+import type { InventoryDatabase } from './schema.js';
+
+// The inventory process: the only place that reads the environment, listens and handles signals.
+
+let config: ReturnType<typeof loadInventoryConfig>;
+try {
+  config = loadInventoryConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(err.message);
+  process.exit(2);
+}
+
+const logger = createLogger({ name: config.serviceName, level: config.logLevel });
+const db = createDb<InventoryDatabase>(config.database, { logger, applicationName: config.serviceName });
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+// Set once NATS first answers; until then the service is alive (/health) but not ready.
+let consumer: Consumer | undefined;
+const retention =
+  config.consumer.inboxRetentionMs > 0
+    ? startInboxRetention({
+        db,
+        consumer: config.consumer.name,
+        logger,
+        retentionMs: config.consumer.inboxRetentionMs,
+        intervalMs: config.consumer.pruneIntervalMs,
+      })
+    : undefined;
+const consumerReady = {
+  get ready() {
+    return consumer?.ready ?? false;
+  },
+};
+
+const server = serve(
+  {
+    fetch: createInventoryApp({ db, logger, registry, consumer: consumerReady }).fetch,
+    port: config.port,
+    hostname: config.host,
+  },
+  (info) =>
+    logger.info(
+      {
+        port: info.port,
+        consuming: config.consumer.filterSubject,
+        durable: config.consumer.name,
+        nats: redactUrl(config.nats.url),
+        events: `${config.eventsStream}.>`,
+      },
+      'inventory listening',
+    ),
+) as Server;
+server.on('error', (err) => {
+  logger.fatal({ err }, 'inventory server failed');
+  stopping.abort('server error');
+});
+const stopping = new AbortController();
+let nc: NatsConnection | undefined;
+stopping.signal.addEventListener('abort', () => {
+  logger.info({ reason: stopping.signal.reason }, 'shutting down: finishing the event in flight');
+  const force = setTimeout(() => {
+    logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long: exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
+  force.unref();
+  void (async () => {
+    // The event in flight commits and is acked before the connection goes; then HTTP, then the pool.
+    await Promise.all([consumer?.stop(), retention?.stop()]);
+    await nc?.drain().catch(() => {});
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await db.destroy();
+    clearTimeout(force);
+    logger.info('stopped');
+    if (stopping.signal.reason === 'server error') process.exitCode = 1;
+    // Stopped while the first NATS connection was still being tried: that attempt would hold the
+    // process open for ever.
+    if (nc === undefined) process.exit();
+  })().catch((err: unknown) => {
+    logger.fatal({ err }, 'shutdown failed');
+    process.exit(1);
+  });
+});
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping.abort(signal);
+  });
+}
+
+// The connection keeps reconnecting for ever, the first one included.
+nc = await connect({
+  ...natsConnectionOptions({ ...config.nats, name: `${config.serviceName}-consumer` }),
+  waitOnFirstConnect: true,
+});
+const metrics = createConsumerMetrics(registry, async () => consumer?.position());
+consumer = createConsumer({
+  db,
+  nats: nc,
+  logger,
+  settings: config.consumer,
+  handler: createInventoryHandler({ eventsStream: config.eventsStream }),
+  metrics,
+});
+if (!stopping.signal.aborted) consumer.start();
