@@ -17,12 +17,15 @@ export {
   readMigrationFiles,
 } from './migrator.js';
 export {
-  changeOrderStatus,
-  findOrder,
   type IdempotentRequest,
-  insertOrder,
   insertOrderWithEvent,
   insertOrderWithEventIdempotent,
+  type StoredIdempotencyKey,
+} from './order-create.js';
+export {
+  changeOrderStatus,
+  findOrder,
+  insertOrder,
   type ListOrdersQuery,
   listOrders,
   type NewOrder,
@@ -32,7 +35,6 @@ export {
   type OrderWithItems,
   pruneIdempotencyKeys,
   type StatusChange,
-  type StoredIdempotencyKey,
 } from './orders.js';
 export { enqueueOutboxEvent, type NewOutboxEvent, outboxValues } from './outbox.js';
 export {
