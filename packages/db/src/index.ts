@@ -20,12 +20,15 @@ export {
   readMigrationFiles,
 } from './migrator.js';
 export {
-  changeOrderStatus,
-  findOrder,
   type IdempotentRequest,
-  insertOrder,
   insertOrderWithEvent,
   insertOrderWithEventIdempotent,
+  type StoredIdempotencyKey,
+} from './order-create.js';
+export {
+  changeOrderStatus,
+  findOrder,
+  insertOrder,
   type ListOrdersQuery,
   listOrders,
   type NewOrder,
@@ -35,7 +38,6 @@ export {
   type OrderWithItems,
   pruneIdempotencyKeys,
   type StatusChange,
-  type StoredIdempotencyKey,
 } from './orders.js';
 export { enqueueOutboxEvent, type NewOutboxEvent, outboxValues } from './outbox.js';
 export {
