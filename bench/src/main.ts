@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
+import { type Db, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
   databaseUrl,
@@ -24,6 +24,9 @@ import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import pg from 'pg';
 import {
+  ADMIN_URL,
+  dropTemplate,
+  freshDatabase,
   measureMachineCpu,
   processCpuSeconds,
   startApi,
@@ -52,7 +55,6 @@ const settings = {
   latencyRates: quick ? [200, 1000] : [200, 1000],
   only: new Set((option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer').split(',')),
 };
-const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 for (const entry of ['apps/api/dist/main.js', 'apps/relay/dist/main.js', 'bench/dist/main.js']) {
   if (!existsSync(path.join(REPO_ROOT, entry))) {
@@ -79,35 +81,6 @@ async function child<T>(name: string, args: readonly (string | number)[]): Promi
   const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
   if (code !== 0) throw new Error(`${name} exited with ${code}`);
   return JSON.parse(out.trim().split('\n').at(-1) ?? 'null') as T;
-}
-
-let template: string | undefined;
-/** A fresh migrated database for one scenario. */
-async function freshDatabase(): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
-  if (!template) {
-    template = uniqueDatabaseName('bench_tpl');
-    await adminQuery(ADMIN_URL, [`CREATE DATABASE "${template}"`]);
-    const tdb = createDb({
-      url: databaseUrl(ADMIN_URL, template),
-      poolSize: 1,
-      connectTimeoutMs: 5000,
-      statementTimeoutMs: 60_000,
-    });
-    await migrateToLatest(tdb);
-    await tdb.destroy();
-  }
-  const name = uniqueDatabaseName('bench');
-  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}" TEMPLATE "${template}"`]);
-  const url = databaseUrl(ADMIN_URL, name);
-  const db = createDb({ url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
-  return {
-    url,
-    db,
-    drop: async () => {
-      await db.destroy();
-      await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
-    },
-  };
 }
 
 /** A relay process on a free ops port (the bench reads only its stream, not its ops endpoints). */
@@ -877,7 +850,7 @@ try {
 } finally {
   await nc.close();
   await nats.dispose();
-  if (template) await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`]);
+  await dropTemplate();
 }
 
 const table = [

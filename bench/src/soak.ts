@@ -17,6 +17,7 @@ import { REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect } from 'nats';
 import {
+  dropTemplate,
   type ExactlyOnce,
   freshDatabase,
   metricValue,
@@ -85,7 +86,7 @@ progress(
 const stream = `soak_${process.pid}`;
 const nats = await startNatsServer();
 const nc = await connect({ servers: nats.url });
-const database = await freshDatabase('soak');
+const database = await freshDatabase('soak', 2);
 const api = await startApi(database.url, stream);
 const failures: string[] = [];
 
@@ -126,6 +127,7 @@ const cleanup = async () => {
   await nc.close().catch(() => {});
   await nats.dispose();
   await database.drop();
+  await dropTemplate();
 };
 // Whatever ends this process (a failure included), its children do not outlive it.
 process.once('exit', () => {
@@ -329,6 +331,7 @@ const orders = Number(
 await nc.close();
 await nats.dispose();
 await database.drop();
+await dropTemplate();
 
 // ---------------------------------------------------------------------------------------------- results
 const ok2xx = allLatencies.length;

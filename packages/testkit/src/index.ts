@@ -28,6 +28,7 @@ export {
   adminQuery,
   databaseUrl,
   findPostgres,
+  LOCAL_POSTGRES_URL,
   type PostgresServer,
   uniqueDatabaseName,
 } from './postgres.js';
