@@ -1,15 +1,10 @@
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats/link.js';
-import { createRelay } from '../src/relay.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
   insertBacklog,
-  natsClient,
   readStream,
   startRelay,
   streamCount,
@@ -17,20 +12,14 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
+import { inProcessRelay, relayTestServers } from './in-process-relay.js';
 
 // Dedup beyond the duplicate window: a row acked by JetStream but whose cursor never moved past it,
 // read again after the stream has forgotten its Nats-Msg-Id, must not be stored a second time. The
 // stream here remembers ids for 1 s; the relay comes back 3 s later.
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
+const { tdb, nats, nc } = await relayTestServers();
 const jsm = await nc.jetstreamManager();
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
 
 let stream = '';
 let n = 0;
@@ -61,41 +50,23 @@ async function reachOverEverything(agoMs: number): Promise<void> {
  * is a cursor behind the rows and a reach over them, as a killed process would.
  */
 async function ackThenDie(): Promise<void> {
-  const logger = silentLogger();
-  const link = new NatsLink({
-    url: nats.url,
-    stream,
-    duplicateWindowMs: 1000,
-    publishTimeoutMs: 1000,
-    backoffMaxMs: 500,
-    name: 'dies',
-    logger,
-  });
   let died = false;
-  const relay = createRelay({
+  const relay = inProcessRelay({
     db: tdb.db,
-    nats: link,
-    metrics: createRelayMetrics(tdb.db),
-    logger,
-    settings: {
-      relayId: 'dies',
-      batchSize: 1000,
-      pollIntervalMs: 60_000,
-      leaseMs: 1000,
-      maxAttempts: 5,
-      retryDelayMs: 100,
-      backoffMaxMs: 500,
-    },
+    natsUrl: nats.url,
+    stream,
+    name: 'dies',
+    logger: silentLogger(),
+    duplicateWindowMs: 1000,
+    settings: { batchSize: 1000, pollIntervalMs: 60_000 },
     afterPublish: () => {
       died = true;
       throw new Error('killed after the acks, before the cursor moved');
     },
   });
-  link.start();
   relay.start();
   await waitFor('the acks', async () => died);
   await relay.stop();
-  await link.stop();
 }
 
 describe('dedup beyond the duplicate window', () => {
