@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,tracing,drain,budget,ordering,latency,held,peer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--latency-duration S] [--only api,tracing,drain,budget,ordering,latency,held,peer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -23,6 +23,7 @@ import {
 import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import pg from 'pg';
+import { namesOption, numberOption, parseCommandLine, usageError } from './args.js';
 import {
   ADMIN_URL,
   dropTemplate,
@@ -40,20 +41,25 @@ import {
 import { eventPayload, percentile } from './payload.js';
 
 // ---------------------------------------------------------------------------------------------- options
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const option = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const quick = !flag('full');
+const SCENARIOS = ['api', 'tracing', 'drain', 'budget', 'ordering', 'latency', 'held', 'peer'] as const;
+const USAGE = `pnpm bench [--quick|--full] [--duration S] [--rows N] [--latency-duration S] [--only ${SCENARIOS.join(',')}]`;
+const args = parseCommandLine(USAGE, {
+  quick: { type: 'boolean' },
+  full: { type: 'boolean' },
+  duration: { type: 'string' },
+  rows: { type: 'string' },
+  'latency-duration': { type: 'string' },
+  only: { type: 'string' },
+});
+if (args.quick && args.full) usageError(USAGE, '--quick and --full exclude each other');
+const quick = !args.full;
 const settings = {
   mode: quick ? 'quick' : 'full',
-  apiSeconds: Number(option('duration') ?? (quick ? 5 : 20)),
-  drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
-  latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
+  apiSeconds: numberOption(USAGE, 'duration', args.duration, quick ? 5 : 20, 1),
+  drainRows: numberOption(USAGE, 'rows', args.rows, quick ? 20_000 : 100_000, 1),
+  latencySeconds: numberOption(USAGE, 'latency-duration', args['latency-duration'], quick ? 5 : 30, 1),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set((option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer').split(',')),
+  only: namesOption(USAGE, 'only', args.only, SCENARIOS),
 };
 
 for (const entry of ['apps/api/dist/main.js', 'apps/relay/dist/main.js', 'bench/dist/main.js']) {
