@@ -205,12 +205,6 @@ export async function rssBytes(pid: number): Promise<number | undefined> {
   }
 }
 
-/** The value of an unlabelled metric in a Prometheus text exposition. */
-export function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
-
 /** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
 export async function processCpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');

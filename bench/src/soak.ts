@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { outboxBacklog } from '@orders/db';
-import { REPO_ROOT, startNatsServer } from '@orders/testkit';
+import { metricValue, REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect } from 'nats';
 import { numberOption, parseCommandLine, usageError } from './args.js';
@@ -21,7 +21,6 @@ import {
   dropTemplate,
   type ExactlyOnce,
   freshDatabase,
-  metricValue,
   rssBytes,
   startApi,
   startRelay,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Db, outboxBacklog } from '@orders/db';
 import {
   healthOk,
+  metricValue,
   type NatsServer,
   REPO_ROOT,
   type ServiceProcess,
@@ -44,8 +45,7 @@ export async function startRelay(
     port,
     async metric(name: string) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-      return line ? Number(line.split(' ')[1]) : Number.NaN;
+      return metricValue(text, name) ?? Number.NaN;
     },
   };
 }

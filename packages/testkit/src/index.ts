@@ -13,6 +13,7 @@ export {
   type TestSigningKey,
   unsignedToken,
 } from './jwks.js';
+export { metricValue } from './metrics-text.js';
 export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
 export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export {
