@@ -1,6 +1,7 @@
 // Helpers for the bench scripts (main.ts, soak.ts) that drive the built API and relay against a database
 // and a nats-server of their own.
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
@@ -73,7 +74,7 @@ export async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms`);
 }

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Db, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
@@ -640,7 +641,7 @@ async function steadyWithHeld(
         pending: backlog.pending,
         deadTuples: Number(dead.rows[0]?.n ?? 0),
       });
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   })();
   const result = await child<LoadResult>('steady-load', [api.url, options.rate, options.seconds]);

@@ -21,6 +21,7 @@
 // - automatic cleanup of processed messages off during the drain (interval 0): it deletes by age, at the
 //   earliest seconds after processing, so within one drain it only adds deletes to the polling load.
 import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { adminQuery, databaseUrl } from '@orders/testkit';
 import { connect, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import pg from 'pg';
@@ -91,8 +92,6 @@ const libraryVersion = (): string => {
   const pkg = require('pg-transactional-outbox/package.json') as { version?: unknown };
   return `pg-transactional-outbox@${typeof pkg.version === 'string' ? pkg.version : 'unknown'}`;
 };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function ensureStream(nc: NatsConnection, stream: string): Promise<void> {
   const jsm = await nc.jetstreamManager();

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { outboxBacklog } from '@orders/db';
 import { metricValue, REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
@@ -67,7 +68,7 @@ const fmt = (n: number | undefined, digits = 0) =>
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
-const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
+const sleepUntil = (at: number) => sleep(Math.max(0, at - performance.now()));
 
 const machine = {
   date: new Date().toISOString(),

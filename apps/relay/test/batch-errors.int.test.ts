@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RELAY_PRESENCE_LOCK } from '@orders/db';
 import { createLogger } from '@orders/logger';
 import { sql } from 'kysely';
@@ -130,7 +131,7 @@ describe('a batch whose publishes or closing writes fail', () => {
       );
       // The other partitions moved on: they were not read and sent again with the stuck one (a
       // re-send would show as a duplicate PubAck), and each is in the stream once.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const duplicates = (await metrics.registry.getSingleMetric('outbox_duplicates_total')?.get())
         ?.values[0];
       expect(duplicates?.value ?? 0).toBe(0);

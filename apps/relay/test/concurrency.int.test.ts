@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -36,7 +37,7 @@ describe('racing relays', () => {
       console.info(
         `3 relays drained 10,000 rows in ${seconds.toFixed(2)} s: ${Math.round(10_000 / seconds)} events/s`,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const messages = await readStream(nc, 'orders');
       expect(messages).toHaveLength(10_000);
       expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@orders/logger';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
@@ -123,7 +124,7 @@ describe('crashes', () => {
         async () => (await streamCount(nc, 'orders')) - before >= ids.length - inHeld.length,
         30_000,
       );
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect((await unreadIds(tdb.db, ids)).sort()).toEqual([...inHeld].sort());
       expect(await partitionsOf(doomed.pid)).toEqual(held);
 

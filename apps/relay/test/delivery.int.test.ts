@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { contractEvent, createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
@@ -32,7 +33,7 @@ describe('relay delivery', () => {
       const created = await createOrders(api, 500);
       expect(created.every((r) => r.status === 201)).toBe(true);
       await waitFor('500 messages', async () => (await streamCount(nc, 'orders')) >= 500);
-      await new Promise((r) => setTimeout(r, 300)); // anything extra would show up now
+      await sleep(300); // anything extra would show up now
       const messages = await readStream(nc, 'orders');
       expect(messages).toHaveLength(500);
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -94,7 +95,7 @@ describe('poison rows', () => {
       const attemptsLogged = () => relay.lines.filter((l) => poison.some((id) => l.includes(id))).length;
       const logged = attemptsLogged();
       expect(logged).toBe(4 * 3); // two retries and the death of each
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(attemptsLogged()).toBe(logged);
       expect(await relay.metric('outbox_dead_total')).toBe(4);
       const { rows: failuresLater } = await sql<{ n: number }>`

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@orders/logger';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
@@ -79,7 +80,7 @@ describe('dedup beyond the duplicate window', () => {
     const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM outbox_cursor WHERE reach_snapshot IS NOT NULL`.execute(tdb.db);
     expect(rows[0]?.n).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
 
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
@@ -132,7 +133,7 @@ describe('dedup beyond the duplicate window', () => {
     for (const id of ids.slice(0, 20))
       await js.publish(`${stream}.order_created`, new TextEncoder().encode('{}'), { msgID: id });
     await reachOverEverything(3000);
-    await new Promise((r) => setTimeout(r, 1500)); // past the 1 s window for the 20 already stored
+    await sleep(1500); // past the 1 s window for the 20 already stored
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
       RELAY_PUBLISH_TIMEOUT_MS: '500',
