@@ -6,7 +6,8 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { createRelayMetrics } from '../src/metrics.js';
 import { readStream, unreadIds, waitFor } from './helpers.js';
-import { inProcessRelay, relayTestServers } from './in-process-relay.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
 // What the relay does when a batch fails in part, against a real PostgreSQL (a trigger makes the
 // failure count fail there) and a real nats-server: a row that fails by itself (a subject NATS

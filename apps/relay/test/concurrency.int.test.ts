@@ -1,24 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  exactlyOnce,
-  insertBacklog,
-  natsClient,
-  readStream,
-  startRelay,
-  streamCount,
-  waitFor,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { exactlyOnce, insertBacklog, readStream, startRelay, streamCount, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('racing relays', () => {
   it('three relay processes drain 10,000 rows together: one message per row, each relay published some', async () => {

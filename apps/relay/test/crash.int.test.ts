@@ -12,7 +12,8 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
-import { inProcessRelay, relayTestServers } from './in-process-relay.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
 const { tdb, nats, nc } = await relayTestServers();
 

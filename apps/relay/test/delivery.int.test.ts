@@ -1,13 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { contractEvent, createTestDatabase, startNatsServer } from '@orders/testkit';
+import { contractEvent } from '@orders/testkit';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createOrders,
   exactlyOnce,
   insertBacklog,
-  natsClient,
   readStream,
   startApi,
   startRelay,
@@ -15,15 +14,9 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('relay delivery', () => {
   it('500 orders through the API give exactly 500 contract events, Nats-Msg-Id = outbox id', async () => {

@@ -1,25 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  exactlyOnce,
-  insertBacklog,
-  natsClient,
-  readStream,
-  startRelay,
-  unreadIds,
-  waitFor,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { exactlyOnce, insertBacklog, readStream, startRelay, unreadIds, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 async function poisonRow(subject: string, payload: string): Promise<string> {
   const { rows } = await sql<{ id: string }>`

@@ -1,16 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
-import { natsClient, startApi, startRelay, streamCount, waitFor } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { startApi, startRelay, streamCount, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 /** Creates one order through the API and returns how long until its event is in the stream. */
 async function orderToStreamMs(api: Awaited<ReturnType<typeof startApi>>): Promise<number> {

@@ -13,7 +13,8 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
-import { inProcessRelay, relayTestServers } from './in-process-relay.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
 // Dedup beyond the duplicate window: a row acked by JetStream but whose cursor never moved past it,
 // read again after the stream has forgotten its Nats-Msg-Id, must not be stored a second time. The
