@@ -2,9 +2,10 @@
 // and a nats-server of their own.
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
+import { createDb, type Db, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
+  createMigratedTemplate,
   databaseUrl,
   freePort,
   LOCAL_POSTGRES_URL,
@@ -28,22 +29,7 @@ export async function freshDatabase(
   prefix = 'bench',
   poolSize = 4,
 ): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
-  if (!template) {
-    const name = uniqueDatabaseName('bench_tpl');
-    await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}"`]);
-    const tdb = createDb({
-      url: databaseUrl(ADMIN_URL, name),
-      poolSize: 1,
-      connectTimeoutMs: 5000,
-      statementTimeoutMs: 60_000,
-    });
-    try {
-      await migrateToLatest(tdb);
-    } finally {
-      await tdb.destroy();
-    }
-    template = name;
-  }
+  template ??= await createMigratedTemplate(ADMIN_URL, 'bench_tpl');
   const name = uniqueDatabaseName(prefix);
   await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}" TEMPLATE "${template}"`]);
   const url = databaseUrl(ADMIN_URL, name);

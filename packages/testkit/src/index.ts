@@ -41,3 +41,4 @@ export {
   startPrometheus,
 } from './prometheus.js';
 export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
+export { createMigratedTemplate } from './template.js';
