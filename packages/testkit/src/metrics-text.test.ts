@@ -15,7 +15,11 @@ it('reads an unlabelled series, not one whose name only starts the same', () => 
   expect(metricValue(TEXT, 'outbox_pending_age_seconds')).toBe(0.25);
 });
 
-it('is undefined for a series the text does not have unlabelled', () => {
+it('reads a labelled series named with its labels as written', () => {
+  expect(metricValue(TEXT, 'outbox_publish_failures_total{kind="row"}')).toBe(3);
+});
+
+it('is undefined for a series the text does not have', () => {
   expect(metricValue(TEXT, 'outbox_publish_failures_total')).toBeUndefined();
   expect(metricValue(TEXT, 'outbox_dead_rows')).toBeUndefined();
 });
