@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createTestDatabase,
   type PrometheusAlert,
@@ -70,7 +71,7 @@ const load = (async () => {
     }).catch(() => undefined);
     await res?.body?.cancel();
     statuses.set(res?.status ?? 0, (statuses.get(res?.status ?? 0) ?? 0) + 1);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 })();
 
@@ -91,7 +92,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

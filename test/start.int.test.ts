@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, startOnReservedPorts } from '@orders/testkit';
 import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`timed out waiting for ${what}`);
 }

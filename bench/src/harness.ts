@@ -1,28 +1,39 @@
 // Helpers for the bench scripts (main.ts, soak.ts) that drive the built API and relay against a database
 // and a nats-server of their own.
 import { readFile } from 'node:fs/promises';
-import { createDb, type Db, migrateToLatest, outboxBacklog } from '@orders/db';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createDb, type Db, outboxBacklog } from '@orders/db';
 import {
   adminQuery,
+  createMigratedTemplate,
   databaseUrl,
   freePort,
+  LOCAL_POSTGRES_URL,
   type ServiceProcess,
   startNodeProcess,
   uniqueDatabaseName,
 } from '@orders/testkit';
 import type { JsMsg, NatsConnection } from 'nats';
 
-export const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The server the bench creates its databases on: `TEST_DATABASE_URL`, else the local one. */
+export const ADMIN_URL = process.env['TEST_DATABASE_URL'] || LOCAL_POSTGRES_URL;
 
-/** A fresh migrated database of the caller's own, dropped by `drop`. */
+let template: string | undefined;
+
+/**
+ * A fresh migrated database of the caller's own, dropped by `drop`. The first call migrates a template
+ * database; every database is a clone of it, so a scenario starts in milliseconds. Call
+ * {@link dropTemplate} when the run ends.
+ */
 export async function freshDatabase(
-  prefix: string,
+  prefix = 'bench',
+  poolSize = 4,
 ): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  template ??= await createMigratedTemplate(ADMIN_URL, 'bench_tpl');
   const name = uniqueDatabaseName(prefix);
-  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}"`]);
+  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}" TEMPLATE "${template}"`]);
   const url = databaseUrl(ADMIN_URL, name);
-  const db = createDb({ url, poolSize: 2, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
-  await migrateToLatest(db);
+  const db = createDb({ url, poolSize, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
   return {
     url,
     db,
@@ -33,6 +44,14 @@ export async function freshDatabase(
   };
 }
 
+/** Drops the template {@link freshDatabase} made, if it made one. */
+export async function dropTemplate(): Promise<void> {
+  if (!template) return;
+  const name = template;
+  template = undefined;
+  await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+}
+
 export async function waitUntil(
   probe: () => Promise<boolean>,
   timeoutMs: number,
@@ -41,7 +60,7 @@ export async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms`);
 }
@@ -171,12 +190,6 @@ export async function rssBytes(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** The value of an unlabelled metric in a Prometheus text exposition. */
-export function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
 /** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */

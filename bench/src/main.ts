@@ -1,4 +1,4 @@
-// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--only api,tracing,drain,budget,ordering,latency,held,peer,consumer]`
+// `pnpm bench [--quick|--full] [--duration S] [--rows N] [--latency-duration S] [--consumer-events N] [--only api,tracing,drain,budget,ordering,latency,held,peer,consumer]`
 //
 // Starts what it needs (a fresh database per scenario on the local PostgreSQL, its own nats-server on
 // a free port, the built API and relay as `node` child processes), runs the scenarios, prints a
@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CONSUMER_MIGRATIONS } from '@orders/consumer';
 import { createDb, type Db, migrateToLatest, OUTBOX_MIGRATIONS, outboxBacklog } from '@orders/db';
 import {
@@ -24,7 +25,11 @@ import {
 import { sql } from 'kysely';
 import { connect, DeliverPolicy, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import pg from 'pg';
+import { namesOption, numberOption, parseCommandLine, usageError } from './args.js';
 import {
+  ADMIN_URL,
+  dropTemplate,
+  freshDatabase,
   measureMachineCpu,
   processCpuSeconds,
   startApi,
@@ -38,25 +43,38 @@ import {
 import { eventPayload, percentile } from './payload.js';
 
 // ---------------------------------------------------------------------------------------------- options
-const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(`--${name}`);
-const option = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const quick = !flag('full');
+const SCENARIOS = [
+  'api',
+  'tracing',
+  'drain',
+  'budget',
+  'ordering',
+  'latency',
+  'held',
+  'peer',
+  'consumer',
+] as const;
+const USAGE = `pnpm bench [--quick|--full] [--duration S] [--rows N] [--latency-duration S] [--consumer-events N] [--only ${SCENARIOS.join(',')}]`;
+const args = parseCommandLine(USAGE, {
+  quick: { type: 'boolean' },
+  full: { type: 'boolean' },
+  duration: { type: 'string' },
+  rows: { type: 'string' },
+  'latency-duration': { type: 'string' },
+  'consumer-events': { type: 'string' },
+  only: { type: 'string' },
+});
+if (args.quick && args.full) usageError(USAGE, '--quick and --full exclude each other');
+const quick = !args.full;
 const settings = {
   mode: quick ? 'quick' : 'full',
-  apiSeconds: Number(option('duration') ?? (quick ? 5 : 20)),
-  drainRows: Number(option('rows') ?? (quick ? 20_000 : 100_000)),
-  latencySeconds: Number(option('latency-duration') ?? (quick ? 5 : 30)),
+  apiSeconds: numberOption(USAGE, 'duration', args.duration, quick ? 5 : 20, 1),
+  drainRows: numberOption(USAGE, 'rows', args.rows, quick ? 20_000 : 100_000, 1),
+  latencySeconds: numberOption(USAGE, 'latency-duration', args['latency-duration'], quick ? 5 : 30, 1),
   latencyRates: quick ? [200, 1000] : [200, 1000],
-  only: new Set(
-    (option('only') ?? 'api,tracing,drain,budget,ordering,latency,held,peer,consumer').split(','),
-  ),
-  consumerEvents: Number(option('consumer-events') ?? (quick ? 5_000 : 20_000)),
+  only: namesOption(USAGE, 'only', args.only, SCENARIOS),
+  consumerEvents: numberOption(USAGE, 'consumer-events', args['consumer-events'], quick ? 5_000 : 20_000, 1),
 };
-const ADMIN_URL = process.env['TEST_DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 for (const entry of ['apps/api/dist/main.js', 'apps/relay/dist/main.js', 'bench/dist/main.js']) {
   if (!existsSync(path.join(REPO_ROOT, entry))) {
@@ -83,35 +101,6 @@ async function child<T>(name: string, args: readonly (string | number)[]): Promi
   const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
   if (code !== 0) throw new Error(`${name} exited with ${code}`);
   return JSON.parse(out.trim().split('\n').at(-1) ?? 'null') as T;
-}
-
-let template: string | undefined;
-/** A fresh migrated database for one scenario. */
-async function freshDatabase(): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
-  if (!template) {
-    template = uniqueDatabaseName('bench_tpl');
-    await adminQuery(ADMIN_URL, [`CREATE DATABASE "${template}"`]);
-    const tdb = createDb({
-      url: databaseUrl(ADMIN_URL, template),
-      poolSize: 1,
-      connectTimeoutMs: 5000,
-      statementTimeoutMs: 60_000,
-    });
-    await migrateToLatest(tdb);
-    await tdb.destroy();
-  }
-  const name = uniqueDatabaseName('bench');
-  await adminQuery(ADMIN_URL, [`CREATE DATABASE "${name}" TEMPLATE "${template}"`]);
-  const url = databaseUrl(ADMIN_URL, name);
-  const db = createDb({ url, poolSize: 4, connectTimeoutMs: 5000, statementTimeoutMs: 120_000 });
-  return {
-    url,
-    db,
-    drop: async () => {
-      await db.destroy();
-      await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
-    },
-  };
 }
 
 /** A relay process on a free ops port (the bench reads only its stream, not its ops endpoints). */
@@ -665,7 +654,7 @@ async function steadyWithHeld(
         pending: backlog.pending,
         deadTuples: Number(dead.rows[0]?.n ?? 0),
       });
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   })();
   const result = await child<LoadResult>('steady-load', [api.url, options.rate, options.seconds]);
@@ -957,7 +946,7 @@ try {
 } finally {
   await nc.close();
   await nats.dispose();
-  if (template) await adminQuery(ADMIN_URL, [`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`]);
+  await dropTemplate();
 }
 
 const table = [

@@ -21,6 +21,8 @@
 // - automatic cleanup of processed messages off during the drain (interval 0): it deletes by age, at the
 //   earliest seconds after processing, so within one drain it only adds deletes to the polling load.
 import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { adminQuery, databaseUrl } from '@orders/testkit';
 import { connect, type JsMsg, type NatsConnection, nanos, StorageType } from 'nats';
 import pg from 'pg';
 import {
@@ -90,24 +92,6 @@ const libraryVersion = (): string => {
   const pkg = require('pg-transactional-outbox/package.json') as { version?: unknown };
   return `pg-transactional-outbox@${typeof pkg.version === 'string' ? pkg.version : 'unknown'}`;
 };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function withDatabase(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-async function admin(adminUrl: string, statements: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    for (const statement of statements) await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 async function ensureStream(nc: NatsConnection, stream: string): Promise<void> {
   const jsm = await nc.jetstreamManager();
@@ -238,8 +222,8 @@ export async function runPeerDrain(options: PeerDrainOptions): Promise<PeerDrain
     'max-attempts/poisonous protection off, cleanup off';
 
   const database = `peer_pgto_${process.pid}_${Math.random().toString(16).slice(2, 10)}`;
-  const url = withDatabase(adminUrl, database);
-  await admin(adminUrl, [`CREATE DATABASE "${database}"`]);
+  const url = databaseUrl(adminUrl, database);
+  await adminQuery(adminUrl, [`CREATE DATABASE "${database}"`]);
   let nc: NatsConnection | undefined;
   try {
     const setupClient = new pg.Client({ connectionString: url });
@@ -358,6 +342,6 @@ export async function runPeerDrain(options: PeerDrainOptions): Promise<PeerDrain
     };
   } finally {
     await nc?.drain().catch(() => {});
-    await admin(adminUrl, [`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`]);
+    await adminQuery(adminUrl, [`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`]);
   }
 }

@@ -12,14 +12,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { outboxBacklog } from '@orders/db';
-import { REPO_ROOT, startNatsServer } from '@orders/testkit';
+import { metricValue, REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect } from 'nats';
+import { numberOption, parseCommandLine, usageError } from './args.js';
 import {
+  dropTemplate,
   type ExactlyOnce,
   freshDatabase,
-  metricValue,
   rssBytes,
   startApi,
   startRelay,
@@ -32,28 +34,26 @@ import { percentile, seedOrder } from './payload.js';
 import { soakHtml } from './soak-html.js';
 
 // ---------------------------------------------------------------------------------------------- options
-const argv = process.argv.slice(2);
-const option = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const short = argv.includes('--short');
+const USAGE = 'soak [--short] [--duration S >= 15] [--rate N > 0] [--kill-every S, 0 = never] [--out DIR]';
+const args = parseCommandLine(USAGE, {
+  short: { type: 'boolean' },
+  duration: { type: 'string' },
+  rate: { type: 'string' },
+  'kill-every': { type: 'string' },
+  out: { type: 'string' },
+});
+const short = args.short === true;
 const settings = {
-  durationS: Number(option('duration') ?? (short ? 60 : 600)),
-  rate: Number(option('rate') ?? 200),
-  killEveryS: Number(option('kill-every') ?? (short ? 15 : 60)),
-  out: path.resolve(REPO_ROOT, option('out') ?? 'docs/soak'),
+  durationS: numberOption(USAGE, 'duration', args.duration, short ? 60 : 600, 15),
+  rate: numberOption(USAGE, 'rate', args.rate, 200),
+  killEveryS: numberOption(USAGE, 'kill-every', args['kill-every'], short ? 15 : 60),
+  out: path.resolve(REPO_ROOT, args.out ?? 'docs/soak'),
 };
 const SAMPLE_S = 5;
 const WARMUP_S = 10;
 const RSS_GROWTH_BOUND = 0.5;
 const DRAIN_TIMEOUT_MS = 300_000;
-if (!(settings.durationS >= 15 && settings.rate > 0 && settings.killEveryS >= 0)) {
-  console.error(
-    'usage: soak [--short] [--duration S >= 15] [--rate N > 0] [--kill-every S, 0 = never] [--out DIR]',
-  );
-  process.exit(2);
-}
+if (!(settings.rate > 0)) usageError(USAGE, `--rate: ${settings.rate} is not above 0`);
 for (const entry of ['apps/api/dist/main.js', 'apps/relay/dist/main.js']) {
   if (!existsSync(path.join(REPO_ROOT, entry))) {
     console.error(`${entry} is missing: run \`pnpm build\` first`);
@@ -68,7 +68,7 @@ const fmt = (n: number | undefined, digits = 0) =>
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const mib = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 2 ** 20);
-const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
+const sleepUntil = (at: number) => sleep(Math.max(0, at - performance.now()));
 
 const machine = {
   date: new Date().toISOString(),
@@ -85,7 +85,7 @@ progress(
 const stream = `soak_${process.pid}`;
 const nats = await startNatsServer();
 const nc = await connect({ servers: nats.url });
-const database = await freshDatabase('soak');
+const database = await freshDatabase('soak', 2);
 const api = await startApi(database.url, stream);
 const failures: string[] = [];
 
@@ -126,6 +126,7 @@ const cleanup = async () => {
   await nc.close().catch(() => {});
   await nats.dispose();
   await database.drop();
+  await dropTemplate();
 };
 // Whatever ends this process (a failure included), its children do not outlive it.
 process.once('exit', () => {
@@ -329,6 +330,7 @@ const orders = Number(
 await nc.close();
 await nats.dispose();
 await database.drop();
+await dropTemplate();
 
 // ---------------------------------------------------------------------------------------------- results
 const ok2xx = allLatencies.length;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type NatsServer, startNatsCluster } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type NatsConnection } from 'nats';
@@ -27,8 +28,6 @@ afterAll(async () => {
   await cluster.dispose();
   await tdb.drop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function streamState(c: NatsConnection) {
   const jsm = await c.jetstreamManager({ timeout: 2000 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /** Steady order creation against an API, recording every answer, for tests that break things meanwhile. */
 export interface OrderLoad {
   /** Stops sending and resolves with every request's outcome once in-flight requests finish. */
@@ -26,7 +27,7 @@ export function startOrderLoad(base: string, perSecond: number, concurrency = 8)
       const due = started + sent * interval;
       sent++;
       const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await sleep(wait);
       if (stopped) return;
       const t0 = performance.now();
       try {

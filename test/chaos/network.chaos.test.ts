@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,8 +29,6 @@ afterAll(async () => {
   await nats.dispose();
   await tdb.drop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('network faults between relay and NATS', () => {
   it('delay, freeze and cut: every order once in the stream, no attempts burned, the relay never exits', async () => {

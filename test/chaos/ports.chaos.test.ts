@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type NatsCluster, reservePort, startNatsCluster } from '@orders/testkit';
 import { connect, type NatsConnection, StorageType } from 'nats';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +19,6 @@ function startBusyNeighbour(limits: { connections: number; squats: number; ms: n
   const deadline = Date.now() + limits.ms;
   let running = true;
   const busy = () => running && Date.now() < deadline;
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   // The far end closes first, so the TIME_WAIT stays on its side, not on the client's ephemeral port.
   const sink = net.createServer((socket) => socket.destroy());
@@ -91,7 +91,7 @@ async function provesWorking(cluster: NatsCluster, attempt: number): Promise<voi
         return;
       } catch (err) {
         last = err;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
     throw new Error(`cluster ${attempt} never took a message on an R3 stream: ${String(last)}`);

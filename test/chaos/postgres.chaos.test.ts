@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, startNatsServer } from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -41,8 +42,6 @@ afterAll(async () => {
   } catch {}
   await rm(dir, { recursive: true, force: true });
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function migrate(): Promise<void> {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'packages/db/dist/cli.js')], {

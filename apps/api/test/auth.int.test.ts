@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createJwtVerifier, type JwtVerifier } from '@orders/auth';
 import { createLogger, silentLogger } from '@orders/logger';
 import {
@@ -331,7 +332,7 @@ describe('the issuer keys', () => {
     expect(await flood(firstFlood)).toEqual(Array(20).fill(401));
     expect(issuer.jwks.fetches() - before).toBe(1);
     // After it: the first unknown kid fetches once, the 19 others share that fetch or wait.
-    await new Promise((r) => setTimeout(r, 2100));
+    await sleep(2100);
     expect(await flood(secondFlood)).toEqual(Array(20).fill(401));
     expect(issuer.jwks.fetches() - before).toBe(2);
   });
@@ -416,7 +417,7 @@ describe('verified tokens', () => {
       expect((await create(remembering, token)).status).toBe(201);
       await expectRefused(await create(checking, token), 401, 'invalid_token');
       // Never past its exp: then it is checked again in full (and its key is gone).
-      await new Promise((r) => setTimeout(r, (now + 4) * 1000 - Date.now() + 50));
+      await sleep((now + 4) * 1000 - Date.now() + 50);
       await expectRefused(await create(remembering, token), 401, 'invalid_token');
     } finally {
       await keys.stop();

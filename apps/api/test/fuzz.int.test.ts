@@ -1,3 +1,4 @@
+import { UUID_PATTERN } from '@orders/events';
 import { contractEvent } from '@orders/testkit';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -345,8 +346,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 function isValidOrder(value: unknown, text: string): value is SentOrder {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const v = value as Record<string, unknown>;
-  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-  if (typeof v['customer_id'] !== 'string' || !uuid.test(v['customer_id'])) return false;
+  if (typeof v['customer_id'] !== 'string' || !UUID_PATTERN.test(v['customer_id'])) return false;
   const items = v['items'];
   if (!Array.isArray(items) || items.length < 1 || items.length > TEST_LIMITS.itemsPerOrder) return false;
   for (const item of items as unknown[]) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pruneIdempotencyKeys } from '@orders/db';
 import { silentLogger } from '@orders/logger';
 import { sql } from 'kysely';
@@ -121,7 +122,7 @@ describe('Idempotency-Key on POST /orders', () => {
     const key = crypto.randomUUID();
     expect((await post(body, key, short)).status).toBe(201);
     expect((await post(body, key, short)).headers.get('idempotent-replayed')).toBe('true');
-    await new Promise((r) => setTimeout(r, 700));
+    await sleep(700);
     const later = await post({ ...body, items: [{ sku: 'NEW', qty: 1, price: 2 }] }, key, short);
     expect(later.status).toBe(201);
     expect(later.headers.get('idempotent-replayed')).toBeNull();
@@ -129,7 +130,7 @@ describe('Idempotency-Key on POST /orders', () => {
 
     const stale = crypto.randomUUID();
     expect((await post(order(), stale, short)).status).toBe(201);
-    await new Promise((r) => setTimeout(r, 700));
+    await sleep(700);
     expect(await pruneIdempotencyKeys(db)).toBeGreaterThanOrEqual(2);
     const { rows } = await sql<{
       n: number;

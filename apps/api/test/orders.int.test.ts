@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { serve } from '@hono/node-server';
 import { contractEvent } from '@orders/testkit';
 import { sql } from 'kysely';
@@ -204,7 +205,7 @@ describe('reading and updating', () => {
 
   it('PATCH bumps updated_at and keeps created_at', async () => {
     const order = await create();
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     const res = await postJson(app, `/orders/${order.id}`, { status: 'cancelled' }, 'PATCH');
     const updated = await res.json();
     expect(updated.status).toBe('cancelled');

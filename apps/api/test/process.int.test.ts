@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import {
   createTestDatabase,
@@ -44,7 +45,7 @@ describe('the API process', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(SEED_ORDER),
       });
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       api.kill('SIGTERM');
       await api.waitForLine(/shutting down/);
       setTimeout(() => void locker.query('COMMIT').then(() => locker.end()), 300);

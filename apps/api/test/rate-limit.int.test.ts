@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiConfig } from '@orders/config';
 import { silentLogger } from '@orders/logger';
 import { healthOk, startServerProcess } from '@orders/testkit';
@@ -52,7 +53,7 @@ describe('rate limit on POST /orders', () => {
     expect((await post(app, '198.51.100.2')).status).toBe(201);
     expect((await app.request('/orders?limit=1')).status).toBe(200);
     // 60 a minute is one a second: after a second, one more passes.
-    await new Promise((r) => setTimeout(r, 1050));
+    await sleep(1050);
     expect((await post(app, '203.0.113.7')).status).toBe(201);
     expect((await post(app, '203.0.113.7')).status).toBe(429);
   });

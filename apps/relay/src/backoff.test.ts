@@ -18,4 +18,16 @@ describe('Backoff', () => {
     await sleep(10_000, controller.signal);
     expect(Date.now() - started).toBeLessThan(1000);
   });
+
+  it('sleep resolves at once, without rejecting, when the signal has already aborted', async () => {
+    const started = Date.now();
+    await expect(sleep(10_000, AbortSignal.abort())).resolves.toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('sleep without a signal waits its time', async () => {
+    const started = performance.now();
+    await sleep(30);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(25);
+  });
 });

@@ -1,3 +1,5 @@
+import { setTimeout as wait } from 'node:timers/promises';
+
 /**
  * Exponential backoff with jitter, capped: attempt n waits a random time in [d/2, d] where
  * d = min(cap, base × 2^n). Jitter keeps several relays from retrying in lockstep after an outage.
@@ -26,16 +28,14 @@ export class Backoff {
   }
 }
 
-/** Resolves after `ms`, or at once when the signal aborts. Never rejects. */
+/**
+ * Resolves after `ms`, or at once when the signal aborts (or has). Never rejects: the callers are loops
+ * that look at the signal when they wake, so an abort is an early wake-up, not an error. Node's
+ * `setTimeout` from node:timers/promises does the waiting and the listener bookkeeping; it rejects
+ * with an AbortError on abort, which is what is caught here.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
+  return wait(ms, undefined, signal ? { signal } : undefined).catch((err: unknown) => {
+    if (!signal?.aborted) throw err;
   });
 }

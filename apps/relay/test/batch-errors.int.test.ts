@@ -1,13 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RELAY_PRESENCE_LOCK } from '@orders/db';
 import { createLogger } from '@orders/logger';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats/link.js';
-import { createRelay } from '../src/relay.js';
-import { natsClient, readStream, unreadIds, waitFor } from './helpers.js';
+import type { createRelayMetrics } from '../src/metrics.js';
+import { readStream, unreadIds, waitFor } from './helpers.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
 // What the relay does when a batch fails in part, against a real PostgreSQL (a trigger makes the
 // failure count fail there) and a real nats-server: a row that fails by itself (a subject NATS
@@ -15,16 +15,12 @@ import { natsClient, readStream, unreadIds, waitFor } from './helpers.js';
 // takes the subject and never acknowledges): a transient failure, not the row's fault, which must not
 // hold back the rows of other partitions.
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
+const { tdb, nats, nc } = await relayTestServers();
 // Takes the "silent" subject: the publish gets no PubAck, no "no responders" either.
 const silent = nc.subscribe('silent.order_created');
-afterAll(async () => {
+// Registered after the servers' teardown, so it runs before it (after-hooks run in reverse order).
+afterAll(() => {
   silent.unsubscribe();
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
 });
 afterEach(async () => {
   await sql`DROP TRIGGER IF EXISTS break_failures ON outbox_failures`.execute(tdb.db);
@@ -69,38 +65,21 @@ async function runRelay(
   const presence = new pg.Client({ connectionString: tdb.url });
   await presence.connect();
   await presence.query('SELECT pg_advisory_lock($1, hashtext($2))', [RELAY_PRESENCE_LOCK, 'batch-errors']);
-  const link = new NatsLink({
-    url: nats.url,
+  const relay = inProcessRelay({
+    db: tdb.db,
+    natsUrl: nats.url,
     stream: 'batcherr',
-    duplicateWindowMs: 120_000,
-    publishTimeoutMs: 300,
-    backoffMaxMs: 200,
     name: 'batch-errors',
     logger,
+    publishTimeoutMs: 300,
+    backoffMaxMs: 200,
+    settings: { batchSize: 50, leaseMs: 120_000 },
   });
-  const metrics = createRelayMetrics(tdb.db);
-  const relay = createRelay({
-    db: tdb.db,
-    nats: link,
-    metrics,
-    logger,
-    settings: {
-      relayId: 'batch-errors',
-      batchSize: 50,
-      pollIntervalMs: 100,
-      leaseMs: 120_000,
-      maxAttempts: 5,
-      retryDelayMs: 100,
-      backoffMaxMs: 200,
-    },
-  });
-  link.start();
   relay.start();
   try {
-    await test(lines, metrics);
+    await test(lines, relay.metrics);
   } finally {
     await relay.stop();
-    await link.stop();
     await presence.end();
   }
 }
@@ -153,7 +132,7 @@ describe('a batch whose publishes or closing writes fail', () => {
       );
       // The other partitions moved on: they were not read and sent again with the stuck one (a
       // re-send would show as a duplicate PubAck), and each is in the stream once.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       const duplicates = (await metrics.registry.getSingleMetric('outbox_duplicates_total')?.get())
         ?.values[0];
       expect(duplicates?.value ?? 0).toBe(0);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, REPO_ROOT, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { DiscardPolicy, nanos, StorageType } from 'nats';
@@ -188,7 +189,7 @@ describe('relay replay', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(JSON.parse(dry.stdout)).toMatchObject({ dry_run: true, events: 300, sent: 0 });
     expect(dry.stderr).toMatch(/300 event\(s\) to send/);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(await streamCount(nc, stream)).toBe(0);
 
     const real = await run(['replay', '--since', '1h', '--json']);

@@ -1,23 +1,9 @@
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  exactlyOnce,
-  insertBacklog,
-  natsClient,
-  readStream,
-  startRelay,
-  streamCount,
-  waitFor,
-} from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { exactlyOnce, insertBacklog, readStream, startRelay, streamCount, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('racing relays', () => {
   it('three relay processes drain 10,000 rows together: one message per row, each relay published some', async () => {
@@ -36,7 +22,7 @@ describe('racing relays', () => {
       console.info(
         `3 relays drained 10,000 rows in ${seconds.toFixed(2)} s: ${Math.round(10_000 / seconds)} events/s`,
       );
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       const messages = await readStream(nc, 'orders');
       expect(messages).toHaveLength(10_000);
       expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });

@@ -1,14 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats/link.js';
-import { createRelay } from '../src/relay.js';
+import { describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
   insertBacklog,
-  natsClient,
   readStream,
   startRelay,
   streamCount,
@@ -16,51 +12,28 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('crashes', () => {
   it('a batch acked but whose cursor was never written is re-published, acked as duplicates, and stored once', async () => {
     const ids = await insertBacklog(tdb.db, 50);
-    const logger = silentLogger();
-    const metrics = createRelayMetrics(tdb.db);
-    const link = new NatsLink({
-      url: nats.url,
-      stream: 'orders',
-      duplicateWindowMs: 120_000,
-      publishTimeoutMs: 2000,
-      backoffMaxMs: 500,
-      name: 'crash-test',
-      logger,
-    });
     let crashed = 0;
-    const relay = createRelay({
+    const relay = inProcessRelay({
       db: tdb.db,
-      nats: link,
-      metrics,
-      logger,
-      settings: {
-        relayId: 'crash-test',
-        batchSize: 100,
-        pollIntervalMs: 100,
-        leaseMs: 1000,
-        maxAttempts: 5,
-        retryDelayMs: 100,
-        backoffMaxMs: 500,
-      },
+      natsUrl: nats.url,
+      stream: 'orders',
+      name: 'crash-test',
+      logger: silentLogger(),
+      publishTimeoutMs: 2000,
       // The worst moment: JetStream has every message, the cursor has not moved past them.
       afterPublish: (published) => {
         if (crashed++ === 0) throw new Error(`simulated crash after ${published.length} acks`);
       },
     });
-    link.start();
+    const { metrics } = relay;
     relay.start();
     try {
       await waitFor(
@@ -80,7 +53,6 @@ describe('crashes', () => {
       });
     } finally {
       await relay.stop();
-      await link.stop();
     }
   }, 90_000);
 
@@ -153,7 +125,7 @@ describe('crashes', () => {
         async () => (await streamCount(nc, 'orders')) - before >= ids.length - inHeld.length,
         30_000,
       );
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect((await unreadIds(tdb.db, ids)).sort()).toEqual([...inHeld].sort());
       expect(await partitionsOf(doomed.pid)).toEqual(held);
 

@@ -1,12 +1,12 @@
-import { contractEvent, createTestDatabase, startNatsServer } from '@orders/testkit';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { contractEvent } from '@orders/testkit';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createOrders,
   exactlyOnce,
   insertBacklog,
-  natsClient,
   readStream,
   startApi,
   startRelay,
@@ -14,15 +14,9 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('relay delivery', () => {
   it('500 orders through the API give exactly 500 contract events, Nats-Msg-Id = outbox id', async () => {
@@ -32,7 +26,7 @@ describe('relay delivery', () => {
       const created = await createOrders(api, 500);
       expect(created.every((r) => r.status === 201)).toBe(true);
       await waitFor('500 messages', async () => (await streamCount(nc, 'orders')) >= 500);
-      await new Promise((r) => setTimeout(r, 300)); // anything extra would show up now
+      await sleep(300); // anything extra would show up now
       const messages = await readStream(nc, 'orders');
       expect(messages).toHaveLength(500);
 

@@ -1,15 +1,7 @@
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  createOrders,
-  natsClient,
-  readStream,
-  startApi,
-  startRelay,
-  streamCount,
-  waitFor,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { createOrders, readStream, startApi, startRelay, streamCount, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
 // Per-order ordering with racing relays: every order goes through three status changes in quick
 // succession, half of them while three relays publish, half while no relay runs (a backlog where each
@@ -19,14 +11,7 @@ import {
 const ORDERS = 2000;
 const STEPS = ['placed', 'shipped', 'completed'] as const;
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 describe('per-order ordering', () => {
   it(`3 relays, ${ORDERS} orders each moved through ${STEPS.length} statuses: each order's events reach the stream in commit order`, async () => {

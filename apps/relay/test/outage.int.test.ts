@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,7 +45,7 @@ describe('NATS outage', () => {
 
       const created = await createOrders(api, 500);
       expect(created.map((r) => r.status)).toEqual(Array(500).fill(201));
-      await new Promise((r) => setTimeout(r, 1500)); // the relay tries, and fails, meanwhile
+      await sleep(1500); // the relay tries, and fails, meanwhile
 
       await nats.start();
       const nc = await natsClient(nats);
@@ -185,7 +186,7 @@ describe('PostgreSQL outage', () => {
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${tdb.name}' AND application_name LIKE '%relay%'`,
       ]);
       const cutAt = (await streamCount(nc, 'orders')) - before;
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       await adminQuery(tdb.adminUrl, [`ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS true`]);
       await waitFor(
         'every row published',

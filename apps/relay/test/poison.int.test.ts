@@ -1,24 +1,10 @@
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
-import {
-  exactlyOnce,
-  insertBacklog,
-  natsClient,
-  readStream,
-  startRelay,
-  unreadIds,
-  waitFor,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { exactlyOnce, insertBacklog, readStream, startRelay, unreadIds, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 async function poisonRow(subject: string, payload: string): Promise<string> {
   const { rows } = await sql<{ id: string }>`
@@ -94,7 +80,7 @@ describe('poison rows', () => {
       const attemptsLogged = () => relay.lines.filter((l) => poison.some((id) => l.includes(id))).length;
       const logged = attemptsLogged();
       expect(logged).toBe(4 * 3); // two retries and the death of each
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(attemptsLogged()).toBe(logged);
       expect(await relay.metric('outbox_dead_total')).toBe(4);
       const { rows: failuresLater } = await sql<{ n: number }>`

@@ -1,24 +1,17 @@
 import { startReplay } from '@orders/db';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runReplayLoop } from '../src/cli/replay-loop.js';
 import { NatsLink } from '../src/nats/link.js';
-import { exactlyOnce, insertBacklog, markAllRead, natsClient, readStream } from './helpers.js';
+import { exactlyOnce, insertBacklog, markAllRead, readStream } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
 // The replay's send loop in-process, over the relay's own NATS link, against real PostgreSQL and a
 // real nats-server: the CLI test (cli.int.test.ts) runs the command; this one reaches inside the
 // loop, to stop NATS between two runs of the same job.
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 const link = (stream: string) =>
   new NatsLink({

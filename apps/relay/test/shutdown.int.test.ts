@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from '@orders/testkit';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +39,7 @@ function processWithStop(stopBody: string) {
     async sigterm() {
       while (!stdout.includes('"msg":"ready"')) {
         if (child.exitCode !== null) throw new Error(`exited early: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
       const started = performance.now();
       child.kill('SIGTERM');

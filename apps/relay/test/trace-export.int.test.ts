@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb } from '@orders/db';
 import { createTestDatabase, type ReceivedSpan, startNatsServer, startOtlpReceiver } from '@orders/testkit';
 import { sql } from 'kysely';
@@ -118,7 +119,7 @@ describe('trace export (OTEL_EXPORTER_OTLP_ENDPOINT set)', () => {
     // Probes, scrapes and the relay's own polling queries start no traces.
     await fetch(`${api.base}/metrics`).then((r) => r.text());
     await fetch(`http://127.0.0.1:${relay.port}/metrics`).then((r) => r.text());
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(otlp.spans.filter((s) => s.serviceName === 'orders-service-relay' && s.kind !== PRODUCER)).toEqual(
       [],
     );

@@ -1,15 +1,9 @@
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
-import { afterAll, describe, expect, it } from 'vitest';
-import { natsClient, startApi, startRelay, streamCount, waitFor } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { startApi, startRelay, streamCount, waitFor } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats, nc } = await relayTestServers();
 
 /** Creates one order through the API and returns how long until its event is in the stream. */
 async function orderToStreamMs(api: Awaited<ReturnType<typeof startApi>>): Promise<number> {
@@ -27,7 +21,7 @@ describe('wake-up', () => {
     try {
       await relay.waitForLine(/listening for outbox notifications/);
       await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${relay.port}/ready`)).ok);
-      await new Promise((r) => setTimeout(r, 200)); // let the relay go idle
+      await sleep(200); // let the relay go idle
       const times: number[] = [];
       for (let i = 0; i < 5; i++) times.push(await orderToStreamMs(api));
       // Loose on purpose (the benchmark measures it precisely): every one under half the interval.
@@ -72,7 +66,7 @@ describe('wake-up', () => {
         'listening again',
         async () => relay.lines.filter((l) => l.includes('listening for outbox notifications')).length >= 2,
       );
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       expect(await orderToStreamMs(api)).toBeLessThan(2000);
     } finally {
       await api.stop();

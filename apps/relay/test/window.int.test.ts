@@ -1,15 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
 import { nanos, StorageType } from 'nats';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRelayMetrics } from '../src/metrics.js';
-import { NatsLink } from '../src/nats/link.js';
-import { createRelay } from '../src/relay.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
   insertBacklog,
-  natsClient,
   readStream,
   startRelay,
   streamCount,
@@ -17,20 +13,15 @@ import {
   waitAllMarked,
   waitFor,
 } from './helpers.js';
+import { inProcessRelay } from './in-process-relay.js';
+import { relayTestServers } from './servers.js';
 
 // Dedup beyond the duplicate window: a row acked by JetStream but whose cursor never moved past it,
 // read again after the stream has forgotten its Nats-Msg-Id, must not be stored a second time. The
 // stream here remembers ids for 1 s; the relay comes back 3 s later.
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-const nc = await natsClient(nats);
+const { tdb, nats, nc } = await relayTestServers();
 const jsm = await nc.jetstreamManager();
-afterAll(async () => {
-  await nc.close();
-  await nats.dispose();
-  await tdb.drop();
-});
 
 let stream = '';
 let n = 0;
@@ -61,41 +52,23 @@ async function reachOverEverything(agoMs: number): Promise<void> {
  * is a cursor behind the rows and a reach over them, as a killed process would.
  */
 async function ackThenDie(): Promise<void> {
-  const logger = silentLogger();
-  const link = new NatsLink({
-    url: nats.url,
-    stream,
-    duplicateWindowMs: 1000,
-    publishTimeoutMs: 1000,
-    backoffMaxMs: 500,
-    name: 'dies',
-    logger,
-  });
   let died = false;
-  const relay = createRelay({
+  const relay = inProcessRelay({
     db: tdb.db,
-    nats: link,
-    metrics: createRelayMetrics(tdb.db),
-    logger,
-    settings: {
-      relayId: 'dies',
-      batchSize: 1000,
-      pollIntervalMs: 60_000,
-      leaseMs: 1000,
-      maxAttempts: 5,
-      retryDelayMs: 100,
-      backoffMaxMs: 500,
-    },
+    natsUrl: nats.url,
+    stream,
+    name: 'dies',
+    logger: silentLogger(),
+    duplicateWindowMs: 1000,
+    settings: { batchSize: 1000, pollIntervalMs: 60_000 },
     afterPublish: () => {
       died = true;
       throw new Error('killed after the acks, before the cursor moved');
     },
   });
-  link.start();
   relay.start();
   await waitFor('the acks', async () => died);
   await relay.stop();
-  await link.stop();
 }
 
 describe('dedup beyond the duplicate window', () => {
@@ -108,7 +81,7 @@ describe('dedup beyond the duplicate window', () => {
     const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM outbox_cursor WHERE reach_snapshot IS NOT NULL`.execute(tdb.db);
     expect(rows[0]?.n).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
 
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
@@ -161,7 +134,7 @@ describe('dedup beyond the duplicate window', () => {
     for (const id of ids.slice(0, 20))
       await js.publish(`${stream}.order_created`, new TextEncoder().encode('{}'), { msgID: id });
     await reachOverEverything(3000);
-    await new Promise((r) => setTimeout(r, 1500)); // past the 1 s window for the 20 already stored
+    await sleep(1500); // past the 1 s window for the 20 already stored
     const relay = await startRelay(tdb.url, nats, {
       NATS_STREAM: stream,
       RELAY_PUBLISH_TIMEOUT_MS: '500',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.js';
 
@@ -202,7 +203,7 @@ export async function pruneOutbox(
     if (deleted > 0) options.onBatch?.(deleted, total);
     if (deleted < batchSize) return total;
     // A breath between batches: other writers and vacuum get the table, the WAL does not spike.
-    if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+    if (options.pauseMs) await sleep(options.pauseMs);
   }
 }
 

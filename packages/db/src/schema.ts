@@ -1,8 +1,10 @@
+import { ORDER_STATUSES, type OrderStatusName } from '@orders/events';
 import type { ColumnType, JSONColumnType } from 'kysely';
 
-/** Order statuses, in the contract's order. */
-export const ORDER_STATUSES = ['draft', 'placed', 'cancelled', 'shipped', 'completed'] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+// The statuses are the events package's list (the contract's); the orders table's CHECK holds the same
+// names, and test/order-statuses.int.test.ts reads that constraint back from pg_constraint to prove it.
+export { ORDER_STATUSES };
+export type OrderStatus = OrderStatusName;
 
 /** NUMERIC comes back from pg as a string (exact); we write it as a decimal string too. */
 type Numeric = ColumnType<string, string, string>;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase } from '@orders/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,8 +25,8 @@ afterAll(async () => {
 /** Waits until `count` notifications arrived, then a little longer to see whether more follow. */
 async function notificationsAfter(count: number): Promise<number> {
   const deadline = Date.now() + 5000;
-  while (received < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 200));
+  while (received < count && Date.now() < deadline) await sleep(10);
+  await sleep(200);
   return received;
 }
 

@@ -21,6 +21,12 @@ export function subjectFor(stream: string, eventType: EventType | InventoryEvent
   return `${stream}.${eventType}`;
 }
 
+/**
+ * A UUID in its text form, either case (PostgreSQL's `uuid` input accepts both and prints lower case).
+ * For hand-checked input (cursors, CLI arguments) that must be refused before it reaches a `::uuid` cast.
+ */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const money = z.number().nonnegative();
 const isoTimestamp = z.iso.datetime({ offset: true });
 

@@ -18,6 +18,7 @@ export {
   type TestSigningKey,
   unsignedToken,
 } from './jwks.js';
+export { metricValue } from './metrics-text.js';
 export { type NatsCluster, type NatsServer, startNatsCluster, startNatsServer } from './nats.js';
 export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp.js';
 export {
@@ -33,6 +34,7 @@ export {
   adminQuery,
   databaseUrl,
   findPostgres,
+  LOCAL_POSTGRES_URL,
   type PostgresServer,
   uniqueDatabaseName,
 } from './postgres.js';
@@ -44,3 +46,4 @@ export {
   startPrometheus,
 } from './prometheus.js';
 export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
+export { createMigratedTemplate } from './template.js';

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type PortReservation, startOnReservedPort, startOnReservedPorts } from './ports.js';
 import { killWithTestProcess } from './process.js';
 
@@ -215,7 +216,7 @@ async function natsNode(bin: string, ports: NodePorts, args: readonly string[]):
     while (reloads === seen) {
       if (Date.now() > deadline)
         throw new Error('nats-server did not report a configuration reload within 10 s');
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 
@@ -265,7 +266,7 @@ async function startNatsContainer(options: { args?: readonly string[] }): Promis
     async function reload(): Promise<void> {
       if (!container) throw new Error('nats container is not running');
       await container.exec(['kill', '-HUP', '1']);
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
 
     async function dispose(): Promise<void> {

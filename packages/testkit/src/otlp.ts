@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeTraceRequest } from './otlp-protobuf.js';
 import { type PortReservation, startOnReservedPort } from './ports.js';
 
@@ -66,7 +67,7 @@ async function listen(reservation: PortReservation): Promise<OtlpReceiver> {
             `OTLP receiver: no ${what} within ${timeoutMs} ms; received:\n  ${seen || '(nothing)'}`,
           );
         }
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
       return spans;
     },

@@ -10,7 +10,8 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-const LOCAL_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+/** The maintenance database of the local server on its default port (trust auth, user postgres). */
+export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * Finds a server in the house order: a URL from the environment (`TEST_DATABASE_URL`, then
@@ -28,8 +29,8 @@ export async function findPostgres(env: NodeJS.ProcessEnv = process.env): Promis
     if (container) return container;
   }
   if (forced === undefined || forced === 'local') {
-    await assertAnswers(LOCAL_URL);
-    return { adminUrl: LOCAL_URL, source: 'local', stop: async () => {} };
+    await assertAnswers(LOCAL_POSTGRES_URL);
+    return { adminUrl: LOCAL_POSTGRES_URL, source: 'local', stop: async () => {} };
   }
   throw new Error(`TESTKIT_POSTGRES=${forced}: no PostgreSQL server found that way`);
 }

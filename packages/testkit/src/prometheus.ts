@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startOnReservedPort } from './ports.js';
 import { killWithTestProcess } from './process.js';
 
@@ -107,7 +108,7 @@ async function ready(child: ChildProcess, url: string): Promise<void> {
     const res = await fetch(`${url}/-/ready`).catch(() => undefined);
     await res?.body?.cancel();
     if (res?.ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   child.kill('SIGKILL');
   throw new Error(`prometheus not ready within 20 s: ${output}`);

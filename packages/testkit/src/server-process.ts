@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startOnReservedPort } from './ports.js';
 import { type ServiceProcess, startNodeProcess } from './process.js';
 
@@ -63,7 +64,7 @@ async function waitForHealth(port: number, good: (res: Response) => boolean): Pr
     const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
     await res?.body?.cancel();
     if (res && good(res)) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   throw new Error(`GET http://127.0.0.1:${port}/health did not answer as wanted within 15 s`);
 }

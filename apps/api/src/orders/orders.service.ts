@@ -19,6 +19,7 @@ import {
   orderCreatedPayload,
   orderStatusChangedPayload,
   subjectFor,
+  UUID_PATTERN,
 } from '@orders/events';
 import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
 import { ProblemError } from '../problem.js';
@@ -275,8 +276,6 @@ export function encodeCursor(c: OrderCursor): string {
 // ISO 8601 UTC with milliseconds (old cursors) or microseconds (current ones), nothing else.
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:\d{3})?Z$/;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function decodeCursor(cursor: string): OrderCursor {
   const invalid = new ProblemError(422, 'validation_failed', 'cursor: not a cursor this API issued', [
     { field: 'cursor', pointer: '/cursor', message: 'not a cursor this API issued' },
@@ -289,7 +288,7 @@ export function decodeCursor(cursor: string): OrderCursor {
   }
   if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid;
   const [ts, id] = parsed as unknown[];
-  if (typeof ts !== 'string' || typeof id !== 'string' || !UUID.test(id) || !CURSOR_TIME.test(ts))
+  if (typeof ts !== 'string' || typeof id !== 'string' || !UUID_PATTERN.test(id) || !CURSOR_TIME.test(ts))
     throw invalid;
   // The text goes to PostgreSQL as is: it must be a real instant (no February 30th, no hour 24, no
   // year 0), or the cast fails there as a 500. Date rolls such values over, so compare the round trip.

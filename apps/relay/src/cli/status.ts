@@ -2,6 +2,7 @@ import { type RelayConfig, redactUrl } from '@orders/config';
 import { outboxStatus } from '@orders/db';
 import { connect } from 'nats';
 import { natsConnectionOptions } from '../nats/connection-options.js';
+import { streamDuplicateWindowMs } from '../nats/duplicate-window.js';
 import { formatDuration, out, parse } from './args.js';
 import type { CommandContext } from './context.js';
 
@@ -69,7 +70,7 @@ async function streamInfo(
     const jsm = await nc.jetstreamManager({ timeout: 3000 });
     const info = await jsm.streams.info(config.nats.stream);
     return {
-      duplicate_window_ms: Math.round((info.config.duplicate_window ?? 0) / 1e6),
+      duplicate_window_ms: streamDuplicateWindowMs(info.config),
       stream_messages: info.state.messages,
     };
   } catch (err) {

@@ -10,6 +10,7 @@ import { Backoff, sleep } from '../backoff.js';
 import { PubAckInbox, type PublishAck } from '../pub-acks.js';
 import { ASK_WHICH_STREAM, classifyNoResponders, classifyPublishError } from './classify.js';
 import { type NatsEndpoint, natsConnectionOptions } from './connection-options.js';
+import { streamDuplicateWindowMs } from './duplicate-window.js';
 import { describe, RowPublishError, TransientPublishError } from './errors.js';
 import type { OutgoingMessage, Publisher } from './publisher.js';
 import { ensureStream } from './stream-admin.js';
@@ -228,7 +229,7 @@ export class NatsLink implements Publisher {
   /** The stream's duplicate window in ms, for reporting. */
   async duplicateWindowMs(): Promise<number | undefined> {
     const info = await this.#jsm?.streams.info(this.options.stream);
-    return info ? Math.round((info.config.duplicate_window ?? 0) / 1e6) : undefined;
+    return info ? streamDuplicateWindowMs(info.config) : undefined;
   }
 
   /**

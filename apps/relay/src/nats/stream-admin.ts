@@ -1,5 +1,6 @@
 import type { Logger } from '@orders/logger';
 import { type JetStreamManager, NatsError, nanos, StorageType } from 'nats';
+import { streamDuplicateWindowMs } from './duplicate-window.js';
 
 export interface StreamSpec {
   readonly name: string;
@@ -21,7 +22,7 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, log:
   const { name, duplicateWindowMs } = spec;
   try {
     const info = await jsm.streams.info(name);
-    const windowMs = Math.round((info.config.duplicate_window ?? 0) / 1e6);
+    const windowMs = streamDuplicateWindowMs(info.config);
     if (windowMs < duplicateWindowMs) {
       log.warn(
         { stream: name, duplicateWindowMs: windowMs, wantedMs: duplicateWindowMs },
