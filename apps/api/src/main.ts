@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { createJwtVerifier } from '@orders/auth';
+import { startServiceVerifier } from '@orders/auth';
 import { loadApiConfig, loadTracingConfig } from '@orders/config';
 import { createDb, createOutboxNotifier } from '@orders/db';
 import { loadConfigOrExit, shutDownOnAbort, stopOnSignals } from '@orders/lifecycle';
@@ -35,30 +35,7 @@ const notifier =
         logger.debug({ err }, 'outbox wake-up hint failed; the relay poll covers it'),
       )
     : undefined;
-const authLog = logger.child({ component: 'auth' });
-const verifier = config.auth
-  ? createJwtVerifier({
-      jwksUrl: config.auth.jwksUrl,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-      clockToleranceSeconds: config.auth.clockToleranceSeconds,
-      jwks: {
-        // A failed fetch keeps the keys fetched before; it is retried at most every 30 s, so this is rare.
-        onRefresh: (r) =>
-          r.ok
-            ? authLog.info({ keys: r.keys, reason: r.reason }, 'issuer keys fetched')
-            : authLog.warn(
-                { err: r.error, reason: r.reason, jwks_url: config.auth?.jwksUrl },
-                'issuer keys could not be fetched; cached keys stay in use',
-              ),
-      },
-    })
-  : undefined;
-if (verifier) void verifier.warm();
-else
-  authLog.warn(
-    'authentication is off (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE unset): anyone who reaches the port may read and change orders',
-  );
+const verifier = startServiceVerifier(config.auth, logger, 'read and change orders');
 const { app } = createApp({
   db,
   logger,

@@ -1,3 +1,4 @@
+import { type AuthEnv, AuthError, createAuthGuard, type JwtVerifier, requireStaticToken } from '@orders/auth';
 import type { Consumer } from '@orders/consumer';
 import { isDatabaseUnavailable, pingDatabase } from '@orders/db';
 import { reservationItemSchema } from '@orders/events';
@@ -16,7 +17,14 @@ export interface InventoryAppDeps {
   readonly registry: Registry;
   /** Readiness includes the consumer's: pulling from its durable. */
   readonly consumer?: Pick<Consumer, 'ready'>;
+  /** Bearer tokens checked with it (AUTH_*); without one, authentication is off. */
+  readonly verifier?: JwtVerifier;
+  /** When set, `GET /metrics` needs it as a bearer token. */
+  readonly metricsToken?: string;
 }
+
+/** The scopes of the inventory's API, checked as the orders API checks orders:read / orders:write. */
+export const INVENTORY_SCOPES = { read: 'inventory:read', write: 'inventory:write' } as const;
 
 const skuSchema = reservationItemSchema.shape.sku;
 const stockBodySchema = z.object({ qty_on_hand: z.number().int().min(0).max(2_147_483_647) }).strict();
@@ -25,7 +33,8 @@ const stockBodySchema = z.object({ qty_on_hand: z.number().int().min(0).max(2_14
 export function createInventoryApp(deps: InventoryAppDeps) {
   const { db, registry } = deps;
   const log = deps.logger.child({ component: 'http' });
-  const app = new Hono();
+  const app = new Hono<AuthEnv>();
+  const guard = createAuthGuard(deps.verifier);
 
   app.use(async (c, next) => {
     const started = performance.now();
@@ -37,6 +46,7 @@ export function createInventoryApp(deps: InventoryAppDeps) {
           path: c.req.path,
           status: c.res.status,
           ms: Math.round((performance.now() - started) * 10) / 10,
+          sub: c.get('principal')?.subject,
         },
         'request',
       );
@@ -56,7 +66,7 @@ export function createInventoryApp(deps: InventoryAppDeps) {
     return result.data;
   };
 
-  app.put('/inventory/:sku', async (c) => {
+  app.put('/inventory/:sku', guard.requireScope(INVENTORY_SCOPES.write), async (c) => {
     const id = sku(c.req.param('sku'));
     if (!/^application\/(.+\+)?json\b/i.test(c.req.header('content-type') ?? '')) {
       throw new ProblemError(
@@ -85,7 +95,7 @@ export function createInventoryApp(deps: InventoryAppDeps) {
     return c.json(item, created ? 201 : 200);
   });
 
-  app.get('/inventory/:sku', async (c) => {
+  app.get('/inventory/:sku', guard.requireScope(INVENTORY_SCOPES.read), async (c) => {
     const id = sku(c.req.param('sku'));
     const item = await findStock(db, id);
     if (!item) throw new ProblemError(404, 'not_found', `no inventory for sku ${id}`);
@@ -111,12 +121,21 @@ export function createInventoryApp(deps: InventoryAppDeps) {
     return c.json({ status: ready ? 'ready' : 'not_ready', database, consumer }, ready ? 200 : 503);
   });
 
+  if (deps.metricsToken !== undefined) app.use('/metrics', requireStaticToken(deps.metricsToken));
   app.get('/metrics', async (c) =>
     c.text(await registry.metrics(), 200, { 'Content-Type': registry.contentType }),
   );
 
   app.notFound((c) => problemResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
+    if (err instanceof AuthError) {
+      if (err.challenge !== undefined) c.header('WWW-Authenticate', err.challenge);
+      if (err.retryAfterSeconds !== undefined) {
+        log.warn({ err: err.cause }, 'token not checked: issuer keys unreachable');
+        c.header('Retry-After', String(err.retryAfterSeconds));
+      }
+      return problemResponse(c, err.status, err.code, err.message);
+    }
     if (err instanceof ProblemError) return problemResponse(c, err.status, err.code, err.message, err.errors);
     if (isDatabaseUnavailable(err)) {
       log.warn({ err }, 'database unavailable');

@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import { ConfigError, loadInventoryConfig, redactUrl } from '@orders/config';
+import { startServiceVerifier } from '@orders/auth';
+import { loadInventoryConfig, redactUrl } from '@orders/config';
 import { type Consumer, createConsumer, createConsumerMetrics, startInboxRetention } from '@orders/consumer';
 import { createDb } from '@orders/db';
+import { loadConfigOrExit, shutDownOnAbort, stopOnSignals } from '@orders/lifecycle';
 import { createLogger } from '@orders/logger';
 import { natsConnectionOptions } from '@orders/relay/nats/connection-options';
 import { connect, type NatsConnection } from 'nats';
@@ -13,14 +15,7 @@ import type { InventoryDatabase } from './schema.js';
 
 // The inventory process: the only place that reads the environment, listens and handles signals.
 
-let config: ReturnType<typeof loadInventoryConfig>;
-try {
-  config = loadInventoryConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  console.error(err.message);
-  process.exit(2);
-}
+const config = loadConfigOrExit(() => loadInventoryConfig());
 
 const logger = createLogger({ name: config.serviceName, level: config.logLevel });
 const db = createDb<InventoryDatabase>(config.database, { logger, applicationName: config.serviceName });
@@ -44,9 +39,18 @@ const consumerReady = {
   },
 };
 
+const verifier = startServiceVerifier(config.auth, logger, 'read and set stock');
+
 const server = serve(
   {
-    fetch: createInventoryApp({ db, logger, registry, consumer: consumerReady }).fetch,
+    fetch: createInventoryApp({
+      db,
+      logger,
+      registry,
+      consumer: consumerReady,
+      ...(verifier ? { verifier } : {}),
+      ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+    }).fetch,
     port: config.port,
     hostname: config.host,
   },
@@ -68,40 +72,24 @@ server.on('error', (err) => {
 });
 const stopping = new AbortController();
 let nc: NatsConnection | undefined;
-stopping.signal.addEventListener('abort', () => {
-  logger.info({ reason: stopping.signal.reason }, 'shutting down: finishing the event in flight');
-  const force = setTimeout(() => {
-    logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long: exiting');
-    process.exit(1);
-  }, config.shutdownTimeoutMs);
-  force.unref();
-  void (async () => {
+void shutDownOnAbort(stopping.signal, {
+  logger,
+  message: 'shutting down: finishing the event in flight',
+  timeoutMs: config.shutdownTimeoutMs,
+  async stop() {
     // The event in flight commits and is acked before the connection goes; then HTTP, then the pool.
     await Promise.all([consumer?.stop(), retention?.stop()]);
     await nc?.drain().catch(() => {});
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await db.destroy();
-    clearTimeout(force);
-    logger.info('stopped');
     if (stopping.signal.reason === 'server error') process.exitCode = 1;
     // Stopped while the first NATS connection was still being tried: that attempt would hold the
     // process open for ever.
-    if (nc === undefined) process.exit();
-  })().catch((err: unknown) => {
-    logger.fatal({ err }, 'shutdown failed');
-    process.exit(1);
-  });
+    if (nc === undefined) setImmediate(() => process.exit());
+  },
 });
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping.signal.aborted) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping.abort(signal);
-  });
-}
+stopOnSignals(stopping, logger);
 
 // The connection keeps reconnecting for ever, the first one included.
 nc = await connect({

@@ -16,6 +16,7 @@ export {
 } from './middleware.js';
 export { BEARER_SCHEME, bearerSecurityScheme, securityFor } from './openapi.js';
 export { scopesOf } from './scopes.js';
+export { type ServiceAuth, startServiceVerifier } from './service-verifier.js';
 export { createVerifiedTokens, type VerifiedTokensOptions } from './verified-tokens.js';
 export {
   ASYMMETRIC_ALGORITHMS,

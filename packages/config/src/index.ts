@@ -92,6 +92,50 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** Bearer authentication and the /metrics token: shared by every service with an HTTP API. */
+const authShape = {
+  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
+  AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(5),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+};
+type AuthVariables = { [K in (typeof AUTH_VARIABLES)[number]]?: string | undefined };
+
+/** All three AUTH_* variables or none; an audience list that names none is refused. */
+function checkAuth(v: AuthVariables, ctx: z.RefinementCtx): void {
+  if (v.AUTH_AUDIENCE !== undefined && !v.AUTH_AUDIENCE.split(',').some((a) => a.trim() !== '')) {
+    ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCE'], message: 'names no audience' });
+  }
+  // Two of the three would leave the service open while the operator believes it closed.
+  const set = AUTH_VARIABLES.filter((name) => v[name] !== undefined);
+  if (set.length > 0 && set.length < AUTH_VARIABLES.length) {
+    for (const name of AUTH_VARIABLES.filter((n) => v[n] === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `is required when ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} set (all three or none)`,
+      });
+    }
+  }
+}
+
+/** The checked AUTH_* variables as an {@link AuthConfig}, or undefined when authentication is off. */
+function resolveAuth(e: AuthVariables & { AUTH_CLOCK_TOLERANCE_S: number }): AuthConfig | undefined {
+  if (e.AUTH_JWKS_URL === undefined || e.AUTH_ISSUER === undefined || e.AUTH_AUDIENCE === undefined)
+    return undefined;
+  return Object.freeze({
+    jwksUrl: e.AUTH_JWKS_URL,
+    issuer: e.AUTH_ISSUER,
+    audience: Object.freeze(
+      e.AUTH_AUDIENCE.split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== ''),
+    ),
+    clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S,
+  });
+}
+
 const apiSchema = databaseSchema.extend({
   SERVICE_NAME: z.string().min(1).default('orders-service'),
   SERVICE_PORT: port.default(8001),
@@ -108,11 +152,7 @@ const apiSchema = databaseSchema.extend({
   TRUST_PROXY: booleanFlag.default(false),
   TRUST_PROXY_HOPS: positiveInt.max(100).optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-  AUTH_JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
-  AUTH_ISSUER: z.string().min(1).optional(),
-  AUTH_AUDIENCE: z.string().min(1).optional(),
-  AUTH_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(5),
-  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ...authShape,
 });
 
 /** The three variables that switch bearer authentication on: all of them, or none. */
@@ -348,20 +388,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
           message: 'only applies with TRUST_PROXY=true',
         });
       }
-      if (v.AUTH_AUDIENCE !== undefined && !v.AUTH_AUDIENCE.split(',').some((a) => a.trim() !== '')) {
-        ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCE'], message: 'names no audience' });
-      }
-      // Two of the three would leave the API open while the operator believes it closed.
-      const set = AUTH_VARIABLES.filter((name) => v[name] !== undefined);
-      if (set.length > 0 && set.length < AUTH_VARIABLES.length) {
-        for (const name of AUTH_VARIABLES.filter((n) => v[n] === undefined)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name],
-            message: `is required when ${set.join(' and ')} ${set.length === 1 ? 'is' : 'are'} set (all three or none)`,
-          });
-        }
-      }
+      checkAuth(v, ctx);
     }),
     env,
   );
@@ -386,19 +413,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       trustProxyHops: e.TRUST_PROXY_HOPS ?? 1,
     }),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    auth:
-      e.AUTH_JWKS_URL !== undefined && e.AUTH_ISSUER !== undefined && e.AUTH_AUDIENCE !== undefined
-        ? Object.freeze({
-            jwksUrl: e.AUTH_JWKS_URL,
-            issuer: e.AUTH_ISSUER,
-            audience: Object.freeze(
-              e.AUTH_AUDIENCE.split(',')
-                .map((a) => a.trim())
-                .filter((a) => a !== ''),
-            ),
-            clockToleranceSeconds: e.AUTH_CLOCK_TOLERANCE_S,
-          })
-        : undefined,
+    auth: resolveAuth(e),
     metricsToken: e.METRICS_TOKEN,
   });
 }
@@ -548,9 +563,11 @@ const inventorySchema = z
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
     ...natsShape,
     ...consumerShape,
+    ...authShape,
   })
   .superRefine((v, ctx) => {
     checkNats(v, ctx);
+    checkAuth(v, ctx);
     if (v.INVENTORY_STREAM === v.NATS_STREAM) {
       ctx.addIssue({
         code: 'custom',
@@ -580,6 +597,10 @@ export interface InventoryConfig {
   /** The subject prefix of its own events (`inventory.stock_reserved`): the stream its relay publishes to. */
   readonly eventsStream: string;
   readonly shutdownTimeoutMs: number;
+  /** Undefined: authentication is off; on, reading needs inventory:read, PUT inventory:write. */
+  readonly auth: AuthConfig | undefined;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Never logged. */
+  readonly metricsToken: string | undefined;
 }
 
 const INVENTORY_DATABASE = { database: 'inventory', poolSize: 8 } as const;
@@ -610,6 +631,8 @@ export function loadInventoryConfig(env: Env = process.env): InventoryConfig {
     }),
     eventsStream: e.INVENTORY_STREAM,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    auth: resolveAuth(e),
+    metricsToken: e.METRICS_TOKEN,
   });
 }
 
