@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type AuthConfig, authShape, checkAuth, resolveAuth } from './auth.js';
 import { type ConsumerConfig, consumerShape } from './consumer.js';
 import { type DatabaseConfig, loadPrefixedDatabase } from './database.js';
-import type { MigrateConfig } from './migrate.js';
+import { type MigrateConfig, migrationsDirShape } from './migrate.js';
 import { checkNats, type NatsConnectionConfig, natsShape, resolveNats } from './nats.js';
 import { ConfigError, collect, type Env, logLevel, parse, port, positiveInt, streamName } from './parsers.js';
 
@@ -92,8 +92,8 @@ export function loadInventoryConfig(env: Env = process.env): InventoryConfig {
 /** What the inventory's migrate command needs: its database (the `INVENTORY_` variables) and the log level. */
 export function loadInventoryMigrateConfig(env: Env = process.env): MigrateConfig {
   const [e, database] = collect(
-    () => parse(z.object({ LOG_LEVEL: logLevel.default('info') }), env),
+    () => parse(z.object({ LOG_LEVEL: logLevel.default('info'), ...migrationsDirShape }), env),
     () => loadPrefixedDatabase(env, 'INVENTORY_', INVENTORY_DATABASE),
   );
-  return Object.freeze({ logLevel: e.LOG_LEVEL, database });
+  return Object.freeze({ logLevel: e.LOG_LEVEL, database, migrationsDir: e.MIGRATIONS_DIR });
 }

@@ -9,6 +9,7 @@ export {
   pingDatabase,
   safeError,
 } from './database.js';
+export { runMigrateCommand } from './migrate-command.js';
 export {
   DEFAULT_MIGRATIONS_DIR,
   type MigrateOptions,
