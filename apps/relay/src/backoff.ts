@@ -1,5 +1,3 @@
-import { setTimeout as wait } from 'node:timers/promises';
-
 /**
  * Exponential backoff with jitter, capped: attempt n waits a random time in [d/2, d] where
  * d = min(cap, base × 2^n). Jitter keeps several relays from retrying in lockstep after an outage.
@@ -28,14 +26,5 @@ export class Backoff {
   }
 }
 
-/**
- * Resolves after `ms`, or at once when the signal aborts (or has). Never rejects: the callers are loops
- * that look at the signal when they wake, so an abort is an early wake-up, not an error. Node's
- * `setTimeout` from node:timers/promises does the waiting and the listener bookkeeping; it rejects
- * with an AbortError on abort, which is what is caught here.
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return wait(ms, undefined, signal ? { signal } : undefined).catch((err: unknown) => {
-    if (!signal?.aborted) throw err;
-  });
-}
+// The loops' abortable wait, shared by every process.
+export { sleep } from '@orders/lifecycle';

@@ -1,7 +1,7 @@
 import type { Db } from '@orders/db';
 import { isDatabaseUnavailable, pruneOutbox, safeError } from '@orders/db';
+import { startHousekeeping } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
-import { sleep } from './backoff.js';
 
 export interface RetentionOptions {
   readonly db: Db;
@@ -18,43 +18,31 @@ export interface RetentionOptions {
  * rows another session holds. Never touches unpublished or dead rows; never blocks the publish path.
  */
 export function startRetention(options: RetentionOptions): { stop(): Promise<void> } {
-  const stopped = new AbortController();
   const log = options.logger.child({ component: 'retention' });
-  const running = (async () => {
-    // The first run comes soon after start (a relay restarted often still prunes), later ones each interval.
-    let delay = Math.min(options.intervalMs, 60_000);
-    while (!stopped.signal.aborted) {
-      await sleep(delay * (0.9 + Math.random() * 0.2), stopped.signal);
-      if (stopped.signal.aborted) return;
-      delay = options.intervalMs;
+  return startHousekeeping({
+    intervalMs: options.intervalMs,
+    firstRunMs: 60_000,
+    async run(signal) {
       const before = new Date(Date.now() - options.retentionMs);
       const started = performance.now();
-      try {
-        const deleted = await pruneOutbox(options.db, before, {
-          batchSize: 2000,
-          pauseMs: 20,
-          signal: stopped.signal,
-          onBatch: (n) => options.onPruned?.(n),
-        });
-        if (deleted > 0) {
-          log.info(
-            { deleted, before: before.toISOString(), ms: Math.round(performance.now() - started) },
-            'pruned published outbox rows',
-          );
-        }
-      } catch (err) {
-        // The claim loop reports database outages; here one line is enough, and the next interval retries.
-        log.warn(
-          { err: safeError(err), databaseUnavailable: isDatabaseUnavailable(err) },
-          'outbox prune failed',
+      const deleted = await pruneOutbox(options.db, before, {
+        batchSize: 2000,
+        pauseMs: 20,
+        signal,
+        onBatch: (n) => options.onPruned?.(n),
+      });
+      if (deleted > 0) {
+        log.info(
+          { deleted, before: before.toISOString(), ms: Math.round(performance.now() - started) },
+          'pruned published outbox rows',
         );
       }
-    }
-  })();
-  return {
-    async stop() {
-      stopped.abort();
-      await running;
     },
-  };
+    // The claim loop reports database outages; here one line is enough, and the next interval retries.
+    onError: (err) =>
+      log.warn(
+        { err: safeError(err), databaseUnavailable: isDatabaseUnavailable(err) },
+        'outbox prune failed',
+      ),
+  });
 }

@@ -6,6 +6,7 @@ import {
   type NewOutboxEvent,
   safeError,
 } from '@orders/db';
+import { sleep } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 import type { Kysely, Transaction } from 'kysely';
 import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
@@ -15,7 +16,6 @@ import { PoisonMessageError } from './errors.js';
 import { recordInInbox } from './inbox.js';
 import type { ConsumerMetrics, ConsumerPosition } from './metrics.js';
 import type { ConsumerTables } from './schema.js';
-import { sleep } from './sleep.js';
 
 /** One event as a handler sees it. */
 export interface ConsumedEvent {
