@@ -12,6 +12,9 @@ export interface FieldError {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
+  // From packages/auth's AuthError (missing or invalid token, insufficient scope).
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',

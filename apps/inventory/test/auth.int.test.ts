@@ -52,13 +52,14 @@ describe('inventory authentication (inventory:read, inventory:write)', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
-    expect(((await res.json()) as { code: string }).code).toBe('missing_token');
+    expect(await res.json()).toMatchObject({ title: 'Unauthorized', status: 401, code: 'missing_token' });
   });
 
   it('refuses a token of the orders scopes with 403 insufficient_scope', async () => {
     const res = await put(await issuer.token(['orders:read', 'orders:write']));
     expect(res.status).toBe(403);
     expect(res.headers.get('www-authenticate')).toMatch(/insufficient_scope/);
+    expect(await res.json()).toMatchObject({ title: 'Forbidden', code: 'insufficient_scope' });
   });
 
   it('lets inventory:write set stock and inventory:read (only) read it, not set it', async () => {
