@@ -141,7 +141,11 @@ export function createRelay(deps: RelayDeps) {
 
   /** Takes, renews and gives back partitions; new ones start from their cursor as last written. */
   async function rebalance(): Promise<void> {
-    const claim = await claimPartitions(db, { relayId: settings.relayId, leaseMs: settings.leaseMs });
+    const claim = await claimPartitions(db, {
+      relayId: settings.relayId,
+      leaseMs: settings.leaseMs,
+      known: new Map([...held.values()].map((p) => [p.partition, p.epoch])),
+    });
     nextRebalance = Date.now() + rebalanceMs;
     const keep = new Set(claim.held);
     for (const partition of [...held.keys()]) {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { claimPartitions } from '@orders/db';
 import { silentLogger } from '@orders/logger';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
@@ -143,4 +144,27 @@ describe('crashes', () => {
       await Promise.all([doomed.exited, survivor.exited]);
     }
   }, 90_000);
+
+  it('a claim that committed but whose answer never came back: the relay still reads those partitions', async () => {
+    // The connection cut between the claim's commit and its answer (a PostgreSQL outage test hit it):
+    // the database lists every partition as this relay's, and the relay knows none of them.
+    const name = 'lost-claim-answer';
+    await claimPartitions(tdb.db, { relayId: name, leaseMs: 30_000, known: new Map() });
+    const ids = await insertBacklog(tdb.db, 40);
+    const relay = inProcessRelay({
+      db: tdb.db,
+      natsUrl: nats.url,
+      stream: 'orders',
+      name,
+      logger: silentLogger(),
+    });
+    relay.start();
+    try {
+      await waitFor('the rows published', async () => (await unreadIds(tdb.db, ids)).length === 0, 15_000);
+      expect(relay.relay.partitions).toHaveLength(16);
+      expect(exactlyOnce(await readStream(nc, 'orders'), ids)).toMatchObject({ missing: [], duplicated: [] });
+    } finally {
+      await relay.stop();
+    }
+  });
 });

@@ -22,8 +22,9 @@ export interface HeldPartition {
 }
 
 export interface PartitionClaim {
-  /** Partitions this relay holds from now on, newly taken ones with their cursor. */
+  /** Partitions this relay holds from now on. */
   readonly held: readonly number[];
+  /** Those it did not know it held (at their current epoch), with their cursor as last written. */
   readonly acquired: readonly HeldPartition[];
 }
 
@@ -46,11 +47,22 @@ export interface PartitionClaim {
  */
 export async function claimPartitions(
   db: Kysely<Database>,
-  options: { readonly relayId: string; readonly leaseMs: number },
+  options: {
+    readonly relayId: string;
+    readonly leaseMs: number;
+    /**
+     * The partitions the caller reads now, with their epochs. Every other partition it comes out
+     * holding is returned in `acquired`, including one the database already listed as the caller's:
+     * a claim that committed but whose answer was lost (the connection cut in between) leaves such
+     * partitions, and a relay that only loaded partitions new to the database never read them while
+     * it renewed their lease (a PostgreSQL outage test caught it).
+     */
+    readonly known: ReadonlyMap<number, string>;
+  },
 ): Promise<PartitionClaim> {
   const lease = options.leaseMs / 1000;
   const me = options.relayId;
-  const { rows } = await sql<{ partition: number; epoch: string; acquired: boolean }>`
+  const { rows } = await sql<{ partition: number; epoch: string }>`
     WITH alive AS (
       SELECT DISTINCT objid FROM pg_locks
       WHERE locktype = 'advisory' AND classid = ${RELAY_PRESENCE_LOCK}::oid AND objsubid = 2 AND granted
@@ -86,12 +98,12 @@ export async function claimPartitions(
       UPDATE outbox_partitions AS p SET owner = NULL, lease_until = NULL, epoch = p.epoch + 1
       WHERE p.owner = ${me} AND p.partition NOT IN (SELECT partition FROM candidates)
     )
-    SELECT c.partition, coalesce(t.epoch, p.epoch)::text AS epoch, c.owner IS DISTINCT FROM ${me} AS acquired
+    SELECT c.partition, coalesce(t.epoch, p.epoch)::text AS epoch
     FROM candidates AS c
     JOIN outbox_partitions AS p USING (partition)
     LEFT JOIN taken AS t USING (partition)
     ORDER BY c.partition`.execute(db);
-  const acquired = rows.filter((r) => r.acquired);
+  const acquired = rows.filter((r) => options.known.get(r.partition) !== r.epoch);
   return {
     held: rows.map((r) => r.partition),
     acquired: await loadCursors(
