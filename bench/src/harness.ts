@@ -14,6 +14,7 @@ import {
   uniqueDatabaseName,
 } from '@orders/testkit';
 import type { JsMsg, NatsConnection } from 'nats';
+import { machineCpuSeconds } from './machine-cpu.js';
 
 /** The server the bench creates its databases on: `TEST_DATABASE_URL`, else the local one. */
 export const ADMIN_URL = process.env['TEST_DATABASE_URL'] || LOCAL_POSTGRES_URL;
@@ -147,6 +148,33 @@ export interface ExactlyOnce {
 }
 
 /** Exactly-once check: reads the whole stream back and compares Nats-Msg-Id with the outbox ids. */
+/**
+ * Waits until `stream` holds `n` messages. Returns when the first message was seen (the relay's
+ * first publish: its process start, module loading included, lies before it) and when the last was,
+ * with the machine CPU used from the first to the last.
+ */
+export async function waitForDrain(
+  nc: NatsConnection,
+  stream: string,
+  n: number,
+  timeoutMs = 600_000,
+): Promise<{ firstAt: number; doneAt: number; cpuAfterFirst: number }> {
+  let first: { at: number; cpu: number } | undefined;
+  await waitUntil(
+    async () => {
+      const count = await streamMessages(nc, stream);
+      if (count > 0 && first === undefined) first = { at: performance.now(), cpu: await machineCpuSeconds() };
+      return count >= n;
+    },
+    timeoutMs,
+    20,
+  );
+  const doneAt = performance.now();
+  const cpu = await machineCpuSeconds();
+  const from = first ?? { at: doneAt, cpu };
+  return { firstAt: from.at, doneAt, cpuAfterFirst: cpu - from.cpu };
+}
+
 export async function verifyExactlyOnce(nc: NatsConnection, stream: string, db: Db): Promise<ExactlyOnce> {
   const ids = new Set((await db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
   const total = await streamMessages(nc, stream);
@@ -200,14 +228,9 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
-/** Machine CPU time (all processes, user + system + irq + softirq) in seconds, from /proc/stat. */
-export async function machineCpuSeconds(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
-  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = line.trim().split(/\s+/).map(Number);
-  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
-}
-
 /** Runs `run` and returns its result with the machine CPU (s) and the wall time (s) it took. */
+export { machineCpuSeconds };
+
 export async function measureMachineCpu<T>(
   run: () => Promise<T>,
 ): Promise<{ result: T; cpu: number; wall: number }> {

@@ -3,6 +3,7 @@
 // partition's cursor, publishing and writing nothing. Prints one JSON line.
 import { createDb, type LogPosition, readOutboxLog } from '@orders/db';
 import { sql } from 'kysely';
+import { machineCpuSeconds } from './machine-cpu.js';
 
 const [url = '', batchArg = '500'] = process.argv.slice(2);
 const batch = Number(batchArg);
@@ -13,6 +14,7 @@ const positions = new Map<number, LogPosition>(
   cursors.map((c) => [c.partition, { snapshot: c.snapshot, target: null, afterXid: null, afterSeq: null }]),
 );
 const limit = Math.ceil(batch / positions.size);
+const cpu0 = await machineCpuSeconds();
 const started = performance.now();
 let rows = 0;
 for (;;) {
@@ -30,5 +32,6 @@ for (;;) {
   if (read === 0) break;
 }
 const seconds = (performance.now() - started) / 1000;
+const machineCpu = (await machineCpuSeconds()) - cpu0;
 await db.destroy();
-process.stdout.write(`${JSON.stringify({ rows, seconds, rowsPerSecond: rows / seconds })}\n`);
+process.stdout.write(`${JSON.stringify({ rows, seconds, rowsPerSecond: rows / seconds, machineCpu })}\n`);

@@ -38,6 +38,7 @@ import {
   stopAll,
   streamMessages,
   verifyExactlyOnce,
+  waitForDrain,
   waitUntil,
 } from './harness.js';
 import { eventPayload, percentile } from './payload.js';
@@ -359,17 +360,20 @@ async function scenarioDrain(nats: NatsServer, nc: NatsConnection): Promise<void
     const procs = await Promise.all(
       Array.from({ length: relays }, () => startRelay(t.url, nats.url, stream)),
     );
-    await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
-    const seconds = (performance.now() - started) / 1000;
+    const drain = await waitForDrain(nc, stream, n);
     await stopAll(procs);
     const check = await verifyExactlyOnce(nc, stream, t.db);
     await t.drop();
+    // Timed from the first publish, as the baseline is timed from its connect: the relay's process
+    // start (about 1 s of CPU here, mostly module loading) is reported beside it, not counted.
+    const seconds = (drain.doneAt - drain.firstAt) / 1000;
+    const fromStart = (drain.doneAt - started) / 1000;
     const eventsPerSecond = n / seconds;
     const ratio = eventsPerSecond / baseline.eventsPerSecond;
-    details[`drain_${relays}`] = { seconds, eventsPerSecond, check };
+    details[`drain_${relays}`] = { seconds, fromStartSeconds: fromStart, eventsPerSecond, check };
     rows.push({
       scenario: `Relay drain, ${fmt(n)} rows, ${relays} relay${relays > 1 ? 's' : ''}`,
-      result: `${fmt(eventsPerSecond)} events/s (${fmt(seconds, 2)} s, from process start)`,
+      result: `${fmt(eventsPerSecond)} events/s from the first publish (${fmt(seconds, 2)} s; ${fmt(n / fromStart)} events/s, ${fmt(fromStart, 2)} s from process start)`,
       baseline: baseline.label,
       ratio,
       target: relays === 1 ? '>= 0.9' : '-',
@@ -392,47 +396,58 @@ async function scenarioBudget(nats: NatsServer, nc: NatsConnection): Promise<voi
   const t = await freshDatabase();
   const stream = nextStream('budgetrelay');
   await loadBacklog(t.db, stream, n);
-  const database = await measureMachineCpu(() =>
-    child<{ rowsPerSecond: number }>('log-read-baseline', [t.url, 500]),
-  );
+  const database = await child<{ rowsPerSecond: number; machineCpu: number }>('log-read-baseline', [
+    t.url,
+    500,
+  ]);
   progress(`budget: ${fmt(n)} payloads published alone`);
   const rawStream = nextStream('budgetraw');
   await ensureStream(nc, rawStream);
   // The publish half as the relay does it (PubAckInbox).
-  const publish = await measureMachineCpu(() =>
-    child<{ eventsPerSecond: number }>('publish-baseline', [nats.url, rawStream, n, 500, 'inbox']),
-  );
+  const publish = await child<{ eventsPerSecond: number; machineCpu: number }>('publish-baseline', [
+    nats.url,
+    rawStream,
+    n,
+    500,
+    'inbox',
+  ]);
   progress(`budget: the relay draining ${fmt(n)} rows`);
   // The read above wrote nothing: the rows are still ahead of every cursor.
   await sql`VACUUM ANALYZE outbox`.execute(t.db);
+  // Each half and the relay measured the same way: machine CPU from the first message to the last,
+  // process starts left out (the relay's start is reported apart).
   const relay = await measureMachineCpu(async () => {
     const proc = await startRelay(t.url, nats.url, stream);
-    await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
+    const drain = await waitForDrain(nc, stream, n);
     await stopAll([proc]);
+    return drain;
   });
   const check = await verifyExactlyOnce(nc, stream, t.db);
   await t.drop();
   const us = (cpu: number) => (cpu / n) * 1e6;
-  const ceiling = (cores * n) / relay.cpu;
-  const ratio = ceiling / publish.result.eventsPerSecond;
+  const relayCpu = relay.result.cpuAfterFirst;
+  const ceiling = (cores * n) / relayCpu;
+  const ratio = relayCpu / publish.machineCpu;
   details['budget'] = {
     cores,
-    logReadCpuUsPerEvent: us(database.cpu),
-    publishCpuUsPerEvent: us(publish.cpu),
-    relayCpuUsPerEvent: us(relay.cpu),
-    relayEventsPerSecond: n / relay.wall,
+    logReadCpuUsPerEvent: us(database.machineCpu),
+    publishCpuUsPerEvent: us(publish.machineCpu),
+    relayCpuUsPerEvent: us(relayCpu),
+    relayCpuUsPerEventFromStart: us(relay.cpu),
+    relayEventsPerSecond: n / ((relay.result.doneAt - relay.result.firstAt) / 1000),
     cpuCeilingEventsPerSecond: ceiling,
     check,
   };
   rows.push({
     scenario: `Drain CPU budget, ${fmt(n)} rows, ${cores} cores`,
     result:
-      `CPU per event: log read alone ${fmt(us(database.cpu), 1)} us, publish alone ${fmt(us(publish.cpu), 1)} us, ` +
-      `relay (both) ${fmt(us(relay.cpu), 1)} us -> at most ${fmt(ceiling)} events/s with every core busy (measured ${fmt(n / relay.wall)})`,
-    baseline: `${fmt(publish.result.eventsPerSecond)} events/s (raw pipelined publish, PubAckInbox)`,
+      `machine CPU per event: log read alone ${fmt(us(database.machineCpu), 1)} us, publish alone ${fmt(us(publish.machineCpu), 1)} us, ` +
+      `relay (both) ${fmt(us(relayCpu), 1)} us from its first publish (${fmt(us(relay.cpu), 1)} us with its process start) ` +
+      `-> at most ${fmt(ceiling)} events/s with every core busy`,
+    baseline: `publish alone: ${fmt(us(publish.machineCpu), 1)} us per event, ${fmt(publish.eventsPerSecond)} events/s (raw pipelined publish, PubAckInbox)`,
     ratio,
-    target: 'ceiling / raw, for the >= 0.9 drain target',
-    met: undefined,
+    target: 'relay CPU / publish CPU <= 1.3',
+    met: ratio <= 1.3,
     exactlyOnce: check.ok ? `ok (${fmt(check.rows)} events)` : `FAILED ${JSON.stringify(check)}`,
   });
 }
@@ -449,10 +464,9 @@ async function scenarioOrdering(nats: NatsServer, nc: NatsConnection): Promise<v
     const t = await freshDatabase();
     progress(`ordering: ${fmt(n)} rows, ${perAggregate} event(s) per aggregate`);
     await loadBacklog(t.db, stream, n, perAggregate);
-    const started = performance.now();
     const proc = await startRelay(t.url, nats.url, stream);
-    await waitUntil(async () => (await streamMessages(nc, stream)) >= n, 600_000, 20);
-    const seconds = (performance.now() - started) / 1000;
+    const drain = await waitForDrain(nc, stream, n);
+    const seconds = (drain.doneAt - drain.firstAt) / 1000; // from the first publish, as the drain scenario
     await stopAll([proc]);
     const check = await verifyExactlyOnce(nc, stream, t.db);
     await t.drop();

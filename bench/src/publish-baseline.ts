@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { PubAckInbox } from '@orders/relay/pub-acks';
 import { connect, headers } from 'nats';
+import { machineCpuSeconds } from './machine-cpu.js';
 import { eventPayload } from './payload.js';
 
 const [url = '', stream = 'orders', rowsArg = '100000', windowArg = '500', mode = 'js'] =
@@ -15,6 +16,9 @@ const encoder = new TextEncoder();
 const payloads = Array.from({ length: rows }, (_, i) => encoder.encode(eventPayload(i)));
 const subject = `${stream}.order_created`;
 
+// Machine CPU from here to the last PubAck: what the relay's drain is compared with (its process
+// start and payload building left out, as the drain's from the relay's first publish).
+const cpu0 = await machineCpuSeconds();
 const started = performance.now();
 const nc = await connect({ servers: url, noAsyncTraces: true });
 const inbox = mode === 'inbox' ? new PubAckInbox(nc, 30_000) : undefined;
@@ -38,8 +42,9 @@ await Promise.all(
   }),
 );
 const seconds = (performance.now() - started) / 1000;
+const machineCpu = (await machineCpuSeconds()) - cpu0;
 inbox?.close(new Error('done'));
 await nc.drain();
 process.stdout.write(
-  `${JSON.stringify({ mode, rows, seconds, eventsPerSecond: rows / seconds, duplicates, window })}\n`,
+  `${JSON.stringify({ mode, rows, seconds, eventsPerSecond: rows / seconds, machineCpu, duplicates, window })}\n`,
 );
