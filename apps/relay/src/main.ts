@@ -57,6 +57,7 @@ const relay = createRelay({
   metrics,
   logger,
   settings: { relayId, ...config },
+  traced: tracing !== undefined,
 });
 // Resolved when the relay's session first holds its presence lock (see below).
 const sessionOpened = Promise.withResolvers<void>();
