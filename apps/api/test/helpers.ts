@@ -1,6 +1,14 @@
 import { createJwtVerifier, type JwtVerifier } from '@orders/auth';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, startTestIssuer, type TestDatabase, type TestIssuer } from '@orders/testkit';
+import {
+  createTestDatabase,
+  healthOk,
+  type ServerProcess,
+  startServerProcess,
+  startTestIssuer,
+  type TestDatabase,
+  type TestIssuer,
+} from '@orders/testkit';
 import { createApp } from '../src/app.js';
 
 export const CUSTOMER = '550e8400-e29b-41d4-a716-446655440000';
@@ -32,6 +40,27 @@ export async function setupApi(options: { poolSize?: number; verifier?: JwtVerif
     ...(verifier ? { verifier } : {}),
   });
   return { tdb, app, metrics };
+}
+
+/**
+ * The built API as operators run it (`node apps/api/dist/main.js`) on `databaseUrl`, listening on
+ * 127.0.0.1 and logging at warn, with `env` on top; ready when /health answers 2xx.
+ */
+export function startApiProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  return startServerProcess(
+    'apps/api/dist/main.js',
+    (port) => ({
+      DATABASE_URL: databaseUrl,
+      SERVICE_PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+    }),
+    healthOk,
+  );
 }
 
 /** What the tests call on an app: `app.request`. */

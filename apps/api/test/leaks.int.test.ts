@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { silentLogger } from '@orders/logger';
-import { createTestDatabase, freePort, healthOk, startServerProcess } from '@orders/testkit';
+import { createTestDatabase, freePort } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { SEED_ORDER, TEST_LIMITS } from './helpers.js';
+import { SEED_ORDER, startApiProcess, TEST_LIMITS } from './helpers.js';
 
 // Error bodies carry no SQL, no stack trace, no internal host, port or connection string, whatever
 // failed underneath; oversized request headers are refused by the server itself.
@@ -115,16 +115,7 @@ describe('error bodies', () => {
 
 describe('request header limits', () => {
   it('the API process answers 431 to oversized headers and keeps serving', async () => {
-    const { proc, port } = await startServerProcess(
-      'apps/api/dist/main.js',
-      (port) => ({
-        DATABASE_URL: tdb.url,
-        SERVICE_PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-      }),
-      healthOk,
-    );
+    const { proc, port } = await startApiProcess(tdb.url);
     try {
       // Node's default limit is 16 KiB of headers: send 20 KiB in one header line.
       const answer = await new Promise<string>((resolve) => {
