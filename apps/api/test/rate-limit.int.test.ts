@@ -1,9 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiConfig } from '@orders/config';
-import { silentLogger } from '@orders/logger';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { type RequestTarget, SEED_ORDER, setupApi, startApiProcess, TEST_LIMITS } from './helpers.js';
+import { type RequestTarget, SEED_ORDER, setupApi, startApiProcess, testApp } from './helpers.js';
 
 const { tdb, app: unlimited } = await setupApi();
 afterAll(() => tdb.drop());
@@ -25,11 +23,7 @@ const overHttp = (port: number): RequestTarget => ({
 });
 
 const limitedApp = (rateLimit: NonNullable<ApiConfig['rateLimit']>) =>
-  createApp({
-    db: tdb.db,
-    logger: silentLogger(),
-    config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders', rateLimit },
-  }).app;
+  testApp(tdb.db, { config: { rateLimit } }).app;
 
 describe('rate limit on POST /orders', () => {
   it('is off by default', async () => {
