@@ -30,6 +30,16 @@ export async function createTestDatabase(options: { poolSize?: number } = {}): P
   return openDatabase<Database>(adminUrl, name, options.poolSize);
 }
 
+/** Creates an empty database (no migration applied), for tests of migrating itself. Drop it in `afterAll`. */
+export async function createEmptyTestDatabase<DB = Database>(
+  options: { poolSize?: number; prefix?: string } = {},
+): Promise<TestDatabaseOf<DB>> {
+  const adminUrl = inject('testkitPgAdminUrl');
+  const name = uniqueDatabaseName(options.prefix ?? 'svc_test');
+  await adminQuery(adminUrl, [`CREATE DATABASE "${name}"`]);
+  return openDatabase<DB>(adminUrl, name, options.poolSize);
+}
+
 /**
  * Creates an empty database and applies `sources` to it (the way a service's migrate command does),
  * for services with their own database, such as the inventory. Drop it in `afterAll`.
@@ -38,10 +48,7 @@ export async function createTestDatabaseFrom<DB>(
   sources: readonly MigrationSource[],
   options: { poolSize?: number; prefix?: string } = {},
 ): Promise<TestDatabaseOf<DB>> {
-  const adminUrl = inject('testkitPgAdminUrl');
-  const name = uniqueDatabaseName(options.prefix ?? 'svc_test');
-  await adminQuery(adminUrl, [`CREATE DATABASE "${name}"`]);
-  const database = openDatabase<DB>(adminUrl, name, options.poolSize);
+  const database = await createEmptyTestDatabase<DB>(options);
   await migrateToLatest(database.db, { sources });
   return database;
 }

@@ -1,6 +1,7 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export {
+  createEmptyTestDatabase,
   createTestDatabase,
   createTestDatabaseFrom,
   type TestDatabase,
