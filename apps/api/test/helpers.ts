@@ -1,15 +1,7 @@
 import { createJwtVerifier, type JwtVerifier } from '@orders/auth';
 import type { Db } from '@orders/db';
 import { silentLogger } from '@orders/logger';
-import {
-  createTestDatabase,
-  healthOk,
-  type ServerProcess,
-  startServerProcess,
-  startTestIssuer,
-  type TestDatabase,
-  type TestIssuer,
-} from '@orders/testkit';
+import { createTestDatabase, startTestIssuer, type TestDatabase, type TestIssuer } from '@orders/testkit';
 import { type AppDeps, createApp } from '../src/app.js';
 
 export const CUSTOMER = '550e8400-e29b-41d4-a716-446655440000';
@@ -50,27 +42,6 @@ export function testApp(
     ...rest,
     config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders', ...config },
   });
-}
-
-/**
- * The built API as operators run it (`node apps/api/dist/main.js`) on `databaseUrl`, listening on
- * 127.0.0.1 and logging at warn, with `env` on top; ready when /health answers 2xx.
- */
-export function startApiProcess(
-  databaseUrl: string,
-  env: Record<string, string> = {},
-): Promise<ServerProcess> {
-  return startServerProcess(
-    'apps/api/dist/main.js',
-    (port) => ({
-      DATABASE_URL: databaseUrl,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      ...env,
-    }),
-    healthOk,
-  );
 }
 
 /** What the tests call on an app: `app.request`. */

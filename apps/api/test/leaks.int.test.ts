@@ -1,8 +1,8 @@
 import net from 'node:net';
-import { createTestDatabase, freePort } from '@orders/testkit';
+import { createTestDatabase, freePort, startApiProcess } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SEED_ORDER, startApiProcess, testApp } from './helpers.js';
+import { SEED_ORDER, testApp } from './helpers.js';
 
 // Error bodies carry no SQL, no stack trace, no internal host, port or connection string, whatever
 // failed underneath; oversized request headers are refused by the server itself.

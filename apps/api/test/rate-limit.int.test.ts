@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiConfig } from '@orders/config';
+import { startApiProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RequestTarget, SEED_ORDER, setupApi, startApiProcess, testApp } from './helpers.js';
+import { type RequestTarget, SEED_ORDER, setupApi, testApp } from './helpers.js';
 
 const { tdb, app: unlimited } = await setupApi();
 afterAll(() => tdb.drop());

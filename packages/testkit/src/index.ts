@@ -46,5 +46,11 @@ export {
   type PrometheusServer,
   startPrometheus,
 } from './prometheus.js';
-export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
+export {
+  answersHttp,
+  healthOk,
+  type ServerProcess,
+  startApiProcess,
+  startServerProcess,
+} from './server-process.js';
 export { createMigratedTemplate } from './template.js';
