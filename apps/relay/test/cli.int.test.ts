@@ -107,6 +107,28 @@ async function publishWithRelay(n: number): Promise<string[]> {
   return ids;
 }
 
+/**
+ * `n` events published with a real relay, the stream emptied, and `relay replay --since 1h` started
+ * and past its first checkpoint: the event ids and the running command.
+ */
+async function replayUnderWay(n: number) {
+  await createStream();
+  const ids = await publishWithRelay(n);
+  await jsm.streams.delete(stream);
+  await createStream();
+  const first = cli(['replay', '--since', '1h']);
+  await waitFor(
+    'progress',
+    async () => {
+      const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
+      return (rows[0]?.sent ?? 0) > 0;
+    },
+    30_000,
+    5,
+  );
+  return { ids, first };
+}
+
 describe('relay status', () => {
   it('reports pending, dead, published rows, partitions held, the oldest pending age, the stream and its window', async () => {
     await createStream(90_000);
@@ -289,22 +311,8 @@ describe('relay replay', () => {
   });
 
   it('resumes an interrupted replay where it stopped: one message per event at the end', async () => {
-    await createStream();
-    const ids = await publishWithRelay(20_000);
-    await jsm.streams.delete(stream);
-    await createStream();
-
-    const first = cli(['replay', '--since', '1h']);
+    const { ids, first } = await replayUnderWay(20_000);
     // Killed, not asked to stop: whatever chunk was in flight is neither checkpointed nor lost.
-    await waitFor(
-      'progress',
-      async () => {
-        const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
-        return (rows[0]?.sent ?? 0) > 0;
-      },
-      30_000,
-      5,
-    );
     first.proc.kill('SIGKILL');
     await first.done;
     const { rows } = await sql<{
@@ -327,20 +335,7 @@ describe('relay replay', () => {
   }, 90_000);
 
   it('stops cleanly on SIGINT after the chunk in flight, and the same command finishes the job', async () => {
-    await createStream();
-    const ids = await publishWithRelay(20_000);
-    await jsm.streams.delete(stream);
-    await createStream();
-    const first = cli(['replay', '--since', '1h']);
-    await waitFor(
-      'progress',
-      async () => {
-        const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
-        return (rows[0]?.sent ?? 0) > 0;
-      },
-      30_000,
-      5,
-    );
+    const { ids, first } = await replayUnderWay(20_000);
     first.proc.kill('SIGINT');
     const stopped = await first.done;
     if (stopped.code === 130)
