@@ -17,6 +17,7 @@ import {
   unreadIds,
   waitAllMarked,
   waitFor,
+  withRelay,
 } from './helpers.js';
 
 // `pnpm relay <command>` against real PostgreSQL and a real nats-server: each command run as the built
@@ -96,14 +97,10 @@ async function createStream(duplicateWindowMs = 120_000): Promise<void> {
 /** Publishes the backlog with a real relay, then stops it: the outbox now holds published rows. */
 async function publishWithRelay(n: number): Promise<string[]> {
   const ids = await insertBacklog(tdb.db, n, { stream });
-  const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
-  try {
+  await withRelay(tdb.url, nats, { NATS_STREAM: stream }, async () => {
     await waitFor(`${n} messages`, async () => (await streamCount(nc, stream)) >= n, 30_000);
     await waitAllMarked(tdb.db);
-  } finally {
-    relay.kill('SIGTERM');
-    await relay.exited;
-  }
+  });
   return ids;
 }
 
@@ -461,14 +458,10 @@ describe('relay requeue-dead', () => {
     ).toEqual(ids.slice(0, 3).sort());
     expect(await unreadIds(tdb.db, ids)).toHaveLength(4);
 
-    const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
-    try {
+    await withRelay(tdb.url, nats, { NATS_STREAM: stream }, async () => {
       await waitFor('4 messages', async () => (await streamCount(nc, stream)) >= 4);
       await waitAllMarked(tdb.db);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-    }
+    });
     expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
       missing: [],
       duplicated: [],

@@ -160,6 +160,22 @@ export function exactlyOnce(
   };
 }
 
+/** Starts the built relay with `env`, runs `until` with it, then stops it (SIGTERM) and waits for its exit. */
+export async function withRelay<T>(
+  databaseUrl: string,
+  nats: NatsServer,
+  env: Record<string, string>,
+  until: (relay: RelayProcess) => Promise<T>,
+): Promise<T> {
+  const relay = await startRelay(databaseUrl, nats, env);
+  try {
+    return await until(relay);
+  } finally {
+    relay.kill('SIGTERM');
+    await relay.exited;
+  }
+}
+
 /** The built API as a process, for "orders through the API". */
 export async function startApi(databaseUrl: string, env: Record<string, string> = {}) {
   const { proc, port } = await startApiProcess(databaseUrl, env);
