@@ -10,6 +10,7 @@ import {
 } from '@orders/auth';
 import type { ApiConfig } from '@orders/config';
 import { type Db, isDatabaseUnavailable, type OutboxNotifier, pingDatabase } from '@orders/db';
+import { fieldErrors, type ProblemDocument, ProblemError, problem } from '@orders/http-problem';
 import type { Logger } from '@orders/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -21,7 +22,7 @@ import { registerDocs } from './docs.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { registerOrderRoutes } from './orders/orders.index.js';
 import { createOrdersService } from './orders/orders.service.js';
-import { fieldErrors, type Problem, ProblemError, problem, problemSchema } from './problem.js';
+import { problemSchema } from './problem.js';
 import { rateLimit } from './rate-limit.js';
 import { type AppEnv, traceContextFrom } from './trace.js';
 
@@ -288,8 +289,8 @@ const healthSchema = z
   .object({ status: z.enum(['ok', 'unavailable']), database: z.enum(['ok', 'unreachable']) })
   .openapi('Health');
 
-function respond(c: Context, body: Problem): Response {
-  const withInstance: Problem = { ...body, instance: c.req.path, request_id: c.var.requestId };
+function respond(c: Context, body: ProblemDocument): Response {
+  const withInstance: ProblemDocument = { ...body, instance: c.req.path, request_id: c.var.requestId };
   c.header('Content-Type', 'application/problem+json');
   return c.body(JSON.stringify(withInstance), body.status as ContentfulStatusCode);
 }

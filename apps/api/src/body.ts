@@ -1,6 +1,6 @@
+import { ProblemError } from '@orders/http-problem';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ProblemError } from './problem.js';
 
 /**
  * The request body size limit (413). A body with a Content-Length is judged by the header alone:

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ProblemError } from './problem.js';
+import { ProblemError } from '@orders/http-problem';
 
 // The Idempotency-Key request header (IETF httpapi draft "The Idempotency-Key HTTP Header Field"):
 // a Structured Field string, e.g. `Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"`. Many

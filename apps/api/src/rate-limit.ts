@@ -1,6 +1,6 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
+import { ProblemError } from '@orders/http-problem';
 import type { Context, MiddlewareHandler } from 'hono';
-import { ProblemError } from './problem.js';
 
 export interface RateLimitOptions {
   /** Requests per minute per client; 0 turns the limit off. */

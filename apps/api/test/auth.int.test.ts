@@ -12,13 +12,13 @@ import {
   unsignedToken,
 } from '@orders/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
+import type { createApp } from '../src/app.js';
 import {
   postJson,
   type RequestTarget,
   SEED_ORDER,
   setupApi,
-  TEST_LIMITS,
+  testApp,
   testVerifier,
   withToken,
 } from './helpers.js';
@@ -51,10 +51,8 @@ function appWith(v: JwtVerifier | undefined, extra: { metricsToken?: string; lin
         destination: { write: (line: string) => void extra.lines?.push(JSON.parse(line)) },
       })
     : silentLogger();
-  return createApp({
-    db: tdb.db,
+  return testApp(tdb.db, {
     logger,
-    config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders' },
     ...(v ? { verifier: v } : {}),
     ...(extra.metricsToken ? { metricsToken: extra.metricsToken } : {}),
   }).app;

@@ -1,8 +1,6 @@
 import { createDb } from '@orders/db';
-import { silentLogger } from '@orders/logger';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { CUSTOMER, postJson, SEED_ORDER, setupApi, TEST_LIMITS, testApp } from './helpers.js';
 
 const { tdb, app } = await setupApi();
 afterAll(() => tdb.drop());
@@ -285,11 +283,7 @@ describe('database outage', () => {
     connectTimeoutMs: 500,
     statementTimeoutMs: 500,
   });
-  const down = createApp({
-    db: downDb,
-    logger: silentLogger(),
-    config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders' },
-  }).app;
+  const down = testApp(downDb).app;
   afterAll(() => downDb.destroy());
 
   it('answers 503 with Retry-After, quickly, on every database route', async () => {
@@ -327,11 +321,7 @@ describe('database outage', () => {
       connectTimeoutMs: 300,
       statementTimeoutMs: 300,
     });
-    const hung = createApp({
-      db: hungDb,
-      logger: silentLogger(),
-      config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders' },
-    }).app;
+    const hung = testApp(hungDb).app;
     try {
       const started = Date.now();
       await expectProblem(await hung.request(`/orders/${ORDER_ID}`), 503, 'database_unavailable');

@@ -1,7 +1,8 @@
 import { createJwtVerifier, type JwtVerifier } from '@orders/auth';
+import type { Db } from '@orders/db';
 import { silentLogger } from '@orders/logger';
 import { createTestDatabase, startTestIssuer, type TestDatabase, type TestIssuer } from '@orders/testkit';
-import { createApp } from '../src/app.js';
+import { type AppDeps, createApp } from '../src/app.js';
 
 export const CUSTOMER = '550e8400-e29b-41d4-a716-446655440000';
 
@@ -25,13 +26,22 @@ export async function setupApi(options: { poolSize?: number; verifier?: JwtVerif
 }> {
   const { verifier, ...databaseOptions } = options;
   const tdb = await createTestDatabase(databaseOptions);
-  const { app, metrics } = createApp({
-    db: tdb.db,
-    logger: silentLogger(),
-    config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders' },
-    ...(verifier ? { verifier } : {}),
-  });
+  const { app, metrics } = testApp(tdb.db, verifier ? { verifier } : {});
   return { tdb, app, metrics };
+}
+
+/** The app on `db` as the tests run it (silent, {@link TEST_LIMITS}, stream `orders`), `deps` and `config` on top. */
+export function testApp(
+  db: Db,
+  deps: Partial<Omit<AppDeps, 'db' | 'config'>> & { readonly config?: Partial<AppDeps['config']> } = {},
+): ReturnType<typeof createApp> {
+  const { config, ...rest } = deps;
+  return createApp({
+    db,
+    logger: silentLogger(),
+    ...rest,
+    config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders', ...config },
+  });
 }
 
 /** What the tests call on an app: `app.request`. */

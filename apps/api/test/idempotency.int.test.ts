@@ -1,10 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pruneIdempotencyKeys } from '@orders/db';
-import { silentLogger } from '@orders/logger';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { SEED_ORDER, setupApi, testApp } from './helpers.js';
 
 const { tdb, app } = await setupApi({ poolSize: 16 });
 afterAll(() => tdb.drop());
@@ -113,11 +111,7 @@ describe('Idempotency-Key on POST /orders', () => {
   });
 
   it('keys expire after IDEMPOTENCY_TTL: the key can be used again, and expired keys are pruned', async () => {
-    const short = createApp({
-      db,
-      logger: silentLogger(),
-      config: { serviceName: 'orders-test', limits: TEST_LIMITS, stream: 'orders', idempotencyTtlMs: 500 },
-    }).app;
+    const short = testApp(db, { config: { idempotencyTtlMs: 500 } }).app;
     const body = order();
     const key = crypto.randomUUID();
     expect((await post(body, key, short)).status).toBe(201);

@@ -1,10 +1,8 @@
 import net from 'node:net';
-import { silentLogger } from '@orders/logger';
-import { createTestDatabase, freePort, healthOk, startServerProcess } from '@orders/testkit';
+import { createTestDatabase, freePort, startApiProcess } from '@orders/testkit';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { SEED_ORDER, TEST_LIMITS } from './helpers.js';
+import { SEED_ORDER, testApp } from './helpers.js';
 
 // Error bodies carry no SQL, no stack trace, no internal host, port or connection string, whatever
 // failed underneath; oversized request headers are refused by the server itself.
@@ -28,16 +26,14 @@ function expectNoLeak(text: string) {
 describe('error bodies', () => {
   it('a database that refuses connections: 503 bodies name no host, port or error code', async () => {
     const port = await freePort();
-    const down = createApp({
-      db: (await import('@orders/db')).createDb({
+    const down = testApp(
+      (await import('@orders/db')).createDb({
         url: `postgres://postgres:hunter2@127.0.0.1:${port}/orders`,
         poolSize: 2,
         connectTimeoutMs: 500,
         statementTimeoutMs: 1000,
       }),
-      logger: silentLogger(),
-      config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders' },
-    }).app;
+    ).app;
     for (const [path, init] of [
       [
         '/orders',
@@ -58,11 +54,7 @@ describe('error bodies', () => {
   it('a query the database rejects (a table gone): a 500 with only the request id to quote', async () => {
     const own = await createTestDatabase();
     try {
-      const { app } = createApp({
-        db: own.db,
-        logger: silentLogger(),
-        config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders' },
-      });
+      const { app } = testApp(own.db);
       await sql`DROP TABLE order_items, orders CASCADE`.execute(own.db);
       for (const [path, init] of [
         [
@@ -89,11 +81,7 @@ describe('error bodies', () => {
   });
 
   it('every 4xx body from malformed input is free of internals too', async () => {
-    const { app } = createApp({
-      db: tdb.db,
-      logger: silentLogger(),
-      config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders' },
-    });
+    const { app } = testApp(tdb.db);
     const bodies = [
       '{"customer_id": "x"',
       '{"customer_id": 1, "items": "many"}',
@@ -115,16 +103,7 @@ describe('error bodies', () => {
 
 describe('request header limits', () => {
   it('the API process answers 431 to oversized headers and keeps serving', async () => {
-    const { proc, port } = await startServerProcess(
-      'apps/api/dist/main.js',
-      (port) => ({
-        DATABASE_URL: tdb.url,
-        SERVICE_PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-      }),
-      healthOk,
-    );
+    const { proc, port } = await startApiProcess(tdb.url);
     try {
       // Node's default limit is 16 KiB of headers: send 20 KiB in one header line.
       const answer = await new Promise<string>((resolve) => {

@@ -223,6 +223,35 @@ describe('reading and updating', () => {
 });
 
 describe('listing', () => {
+  /** Follows next_cursor through a customer's orders, `limit` a page, `maxPages` at most: the ids and each page's size. */
+  async function pageThrough(customer: string, limit: number, maxPages = Number.POSITIVE_INFINITY) {
+    const seen: string[] = [];
+    const sizes: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `customer_id=${customer}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await app.request(`/orders?${query}`);
+      expect(res.status).toBe(200);
+      const page = await res.json();
+      sizes.push(page.orders.length);
+      seen.push(...page.orders.map((o: { id: string }) => o.id));
+      cursor = page.next_cursor;
+    } while (cursor && sizes.length < maxPages);
+    return { seen, sizes };
+  }
+
+  /** The customer's order ids as the database orders them, newest first (ties by id). */
+  async function newestFirst(customer: string): Promise<string[]> {
+    const rows = await db
+      .selectFrom('orders')
+      .select('id')
+      .where('customer_id', '=', customer)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   it('pages newest first through every order exactly once, with filters', async () => {
     const customer = crypto.randomUUID();
     const created: string[] = [];
@@ -230,30 +259,12 @@ describe('listing', () => {
       created.push((await create({ customer_id: customer, items: [{ sku: `L${i}`, qty: 1, price: 1 }] })).id);
     }
     // Two orders committed in the same millisecond are still ordered (by id) and never skipped.
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    let pages = 0;
-    do {
-      const query: string = `customer_id=${customer}&limit=5${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await app.request(`/orders?${query}`);
-      expect(res.status).toBe(200);
-      const page = await res.json();
-      expect(page.orders.length).toBeLessThanOrEqual(5);
-      seen.push(...page.orders.map((o: { id: string }) => o.id));
-      cursor = page.next_cursor;
-      pages++;
-    } while (cursor);
-    expect(pages).toBe(5);
+    const { seen, sizes } = await pageThrough(customer, 5);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(5);
+    expect(sizes).toHaveLength(5);
     expect(seen).toHaveLength(23);
     expect(new Set(seen)).toEqual(new Set(created));
-    const rows = await db
-      .selectFrom('orders')
-      .select(['id'])
-      .where('customer_id', '=', customer)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .execute();
-    expect(seen).toEqual(rows.map((r) => r.id));
+    expect(seen).toEqual(await newestFirst(customer));
   });
 
   it('pages exactly through orders a millisecond apart or less, whoever wrote them', async () => {
@@ -268,26 +279,10 @@ describe('listing', () => {
         db,
       );
     }
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    let pages = 0;
-    do {
-      const query: string = `customer_id=${customer}&limit=1${cursor ? `&cursor=${cursor}` : ''}`;
-      const res = await app.request(`/orders?${query}`);
-      expect(res.status).toBe(200);
-      const page = await res.json();
-      seen.push(...page.orders.map((o: { id: string }) => o.id));
-      cursor = page.next_cursor;
-    } while (cursor && ++pages < 20);
-    const expected = await db
-      .selectFrom('orders')
-      .select('id')
-      .where('customer_id', '=', customer)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .execute();
+    const { seen } = await pageThrough(customer, 1, 20);
+    const expected = await newestFirst(customer);
     expect(expected).toHaveLength(6);
-    expect(seen).toEqual(expected.map((r) => r.id));
+    expect(seen).toEqual(expected);
   });
 
   it('still accepts a cursor issued before cursors carried microseconds', async () => {

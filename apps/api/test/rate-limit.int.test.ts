@@ -1,16 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiConfig } from '@orders/config';
-import { silentLogger } from '@orders/logger';
-import { healthOk, startServerProcess } from '@orders/testkit';
+import { startApiProcess } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { SEED_ORDER, setupApi, TEST_LIMITS } from './helpers.js';
+import { type RequestTarget, SEED_ORDER, setupApi, testApp } from './helpers.js';
 
 const { tdb, app: unlimited } = await setupApi();
 afterAll(() => tdb.drop());
 
 /** POST /orders with `forwardedFor` as the X-Forwarded-For header the API receives (as a proxy left it). */
-const post = (target: { request: typeof unlimited.request }, forwardedFor?: string) =>
+const post = (target: RequestTarget, forwardedFor?: string) =>
   target.request('/orders', {
     method: 'POST',
     headers: {
@@ -20,12 +18,13 @@ const post = (target: { request: typeof unlimited.request }, forwardedFor?: stri
     body: JSON.stringify(SEED_ORDER),
   });
 
+/** The API process on `port`, as something to `post` to. */
+const overHttp = (port: number): RequestTarget => ({
+  request: (path, init) => fetch(`http://127.0.0.1:${port}${path}`, init),
+});
+
 const limitedApp = (rateLimit: NonNullable<ApiConfig['rateLimit']>) =>
-  createApp({
-    db: tdb.db,
-    logger: silentLogger(),
-    config: { serviceName: 't', limits: TEST_LIMITS, stream: 'orders', rateLimit },
-  }).app;
+  testApp(tdb.db, { config: { rateLimit } }).app;
 
 describe('rate limit on POST /orders', () => {
   it('is off by default', async () => {
@@ -85,31 +84,15 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('in the API process behind two proxies, configured from the environment: 20 forged entries get 5 through', async () => {
-    const { proc, port } = await startServerProcess(
-      'apps/api/dist/main.js',
-      (port) => ({
-        DATABASE_URL: tdb.url,
-        SERVICE_PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-        TRUST_PROXY: 'true',
-        TRUST_PROXY_HOPS: '2',
-      }),
-      healthOk,
-    );
+    const { proc, port } = await startApiProcess(tdb.url, {
+      RATE_LIMIT_ORDERS_PER_MINUTE: '5',
+      TRUST_PROXY: 'true',
+      TRUST_PROXY_HOPS: '2',
+    });
     try {
-      const base = `http://127.0.0.1:${port}`;
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++) {
-        const res = await fetch(`${base}/orders`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-forwarded-for': `192.0.2.${i}, 203.0.113.7, 10.0.0.1`,
-          },
-          body: JSON.stringify(SEED_ORDER),
-        });
+        const res = await post(overHttp(port), `192.0.2.${i}, 203.0.113.7, 10.0.0.1`);
         statuses.push(res.status);
         await res.arrayBuffer();
       }
@@ -122,28 +105,13 @@ describe('rate limit on POST /orders', () => {
   });
 
   it('in the API process, by socket address, configured from the environment', async () => {
-    const { proc, port } = await startServerProcess(
-      'apps/api/dist/main.js',
-      (port) => ({
-        DATABASE_URL: tdb.url,
-        SERVICE_PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        RATE_LIMIT_ORDERS_PER_MINUTE: '5',
-      }),
-      healthOk,
-    );
+    const { proc, port } = await startApiProcess(tdb.url, { RATE_LIMIT_ORDERS_PER_MINUTE: '5' });
     try {
-      const base = `http://127.0.0.1:${port}`;
       const statuses: number[] = [];
       let retryAfter: string | null = null;
       for (let i = 0; i < 7; i++) {
         // A forged X-Forwarded-For changes nothing without TRUST_PROXY.
-        const res = await fetch(`${base}/orders`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-forwarded-for': `192.0.2.${i}` },
-          body: JSON.stringify(SEED_ORDER),
-        });
+        const res = await post(overHttp(port), `192.0.2.${i}`);
         statuses.push(res.status);
         if (res.status === 429) retryAfter = res.headers.get('retry-after');
         await res.arrayBuffer();

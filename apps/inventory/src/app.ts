@@ -2,12 +2,13 @@ import { type AuthEnv, AuthError, createAuthGuard, type JwtVerifier, requireStat
 import type { Consumer } from '@orders/consumer';
 import { isDatabaseUnavailable, pingDatabase } from '@orders/db';
 import { reservationItemSchema } from '@orders/events';
+import { fieldErrors, ProblemError } from '@orders/http-problem';
 import type { Logger } from '@orders/logger';
 import { Hono } from 'hono';
 import type { Kysely } from 'kysely';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import { fieldErrors, ProblemError, problemResponse } from './problem.js';
+import { problemResponse } from './problem.js';
 import type { InventoryDatabase } from './schema.js';
 import { findStock, setStock } from './stock.js';
 

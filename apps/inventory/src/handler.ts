@@ -27,43 +27,36 @@ export interface InventoryHandlerOptions {
  */
 export function createInventoryHandler(options: InventoryHandlerOptions): EventHandler<InventoryDatabase> {
   const now = options.now ?? (() => new Date());
-  const aggregate = (orderId: string) => ({
-    aggregateType: InventoryAggregateType.Reservation,
-    aggregateId: orderId,
-  });
   return async (event, { trx, enqueue }) => {
+    /** One of the inventory's events about an order's reservation, to its outbox. */
+    const emit = (payload: StockReservedPayload | ReservationFailedPayload | StockReleasedPayload) =>
+      enqueue({
+        aggregateType: InventoryAggregateType.Reservation,
+        aggregateId: payload.order_id,
+        eventType: payload.event_type,
+        subject: subjectFor(options.eventsStream, payload.event_type),
+        payload,
+      });
     const type = (event.payload as { event_type?: unknown } | null)?.event_type;
     if (type === EventType.OrderCreated) {
       const order = parse(orderCreatedPayloadSchema, event.payload);
       const result = await reserveOrder(trx, order.order_id, order.items);
       if (result.outcome === 'already_reserved') return;
       if (result.outcome === 'reserved') {
-        const payload: StockReservedPayload = {
+        await emit({
           event_type: InventoryEventType.StockReserved,
           order_id: order.order_id,
           items: [...result.items],
           reserved_at: now().toISOString(),
-        };
-        await enqueue({
-          ...aggregate(order.order_id),
-          eventType: payload.event_type,
-          subject: subjectFor(options.eventsStream, payload.event_type),
-          payload,
         });
         return;
       }
-      const payload: ReservationFailedPayload = {
+      await emit({
         event_type: InventoryEventType.ReservationFailed,
         order_id: order.order_id,
         reason: result.reason,
         items: [...result.items],
         failed_at: now().toISOString(),
-      };
-      await enqueue({
-        ...aggregate(order.order_id),
-        eventType: payload.event_type,
-        subject: subjectFor(options.eventsStream, payload.event_type),
-        payload,
       });
       return;
     }
@@ -72,17 +65,11 @@ export function createInventoryHandler(options: InventoryHandlerOptions): EventH
       if (change.to !== 'cancelled') return;
       const released = await releaseOrder(trx, change.order_id);
       if (released.length === 0) return;
-      const payload: StockReleasedPayload = {
+      await emit({
         event_type: InventoryEventType.StockReleased,
         order_id: change.order_id,
         items: released,
         released_at: now().toISOString(),
-      };
-      await enqueue({
-        ...aggregate(change.order_id),
-        eventType: payload.event_type,
-        subject: subjectFor(options.eventsStream, payload.event_type),
-        payload,
       });
     }
   };

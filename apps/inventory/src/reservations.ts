@@ -70,13 +70,7 @@ export async function reserveOrder(
     const reason = failed.some((f) => f.reason === 'unknown_sku') ? 'unknown_sku' : 'insufficient_stock';
     return { outcome: 'failed', reason, items: checked };
   }
-  for (const w of wanted) {
-    await trx
-      .updateTable('inventory_items')
-      .set((eb) => ({ reserved_qty: eb('reserved_qty', '+', w.qty), updated_at: new Date() }))
-      .where('sku', '=', w.sku)
-      .execute();
-  }
+  for (const w of wanted) await changeReserved(trx, w.sku, '+', w.qty);
   await trx
     .insertInto('inventory_reservations')
     .values(wanted.map((w) => ({ order_id: orderId, sku: w.sku, qty: w.qty })))
@@ -101,13 +95,7 @@ export async function releaseOrder(
     .forUpdate()
     .execute();
   if (held.length === 0) return [];
-  for (const h of held) {
-    await trx
-      .updateTable('inventory_items')
-      .set((eb) => ({ reserved_qty: eb('reserved_qty', '-', h.qty), updated_at: new Date() }))
-      .where('sku', '=', h.sku)
-      .execute();
-  }
+  for (const h of held) await changeReserved(trx, h.sku, '-', h.qty);
   await trx
     .updateTable('inventory_reservations')
     .set({ released_at: new Date() })
@@ -115,4 +103,18 @@ export async function releaseOrder(
     .where('released_at', 'is', null)
     .execute();
   return held;
+}
+
+/** Adds `qty` to (`+`) or takes it from (`-`) the reserved quantity of `sku`. */
+async function changeReserved(
+  trx: Transaction<InventoryDatabase>,
+  sku: string,
+  op: '+' | '-',
+  qty: number,
+): Promise<void> {
+  await trx
+    .updateTable('inventory_items')
+    .set((eb) => ({ reserved_qty: eb('reserved_qty', op, qty), updated_at: new Date() }))
+    .where('sku', '=', sku)
+    .execute();
 }

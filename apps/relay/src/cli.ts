@@ -1,4 +1,4 @@
-import { ConfigError, loadRelayConfig } from '@orders/config';
+import { ConfigError, loadRelayCliConfig } from '@orders/config';
 import { createDb } from '@orders/db';
 import { createLogger } from '@orders/logger';
 import { out, UsageError } from './cli/args.js';
@@ -38,10 +38,10 @@ async function main(argv: readonly string[]): Promise<number> {
     out(USAGE);
     return command === undefined ? 2 : 0;
   }
-  const config = loadRelayConfig();
+  const config = loadRelayCliConfig();
   const logger = createLogger({
     name: `${config.serviceName}-relay-cli`,
-    level: process.env['LOG_LEVEL'] ? config.logLevel : 'warn',
+    level: config.logLevel,
     destination: process.stderr,
   });
   const db = createDb(

@@ -17,6 +17,7 @@ import {
   unreadIds,
   waitAllMarked,
   waitFor,
+  withRelay,
 } from './helpers.js';
 
 // `pnpm relay <command>` against real PostgreSQL and a real nats-server: each command run as the built
@@ -96,15 +97,33 @@ async function createStream(duplicateWindowMs = 120_000): Promise<void> {
 /** Publishes the backlog with a real relay, then stops it: the outbox now holds published rows. */
 async function publishWithRelay(n: number): Promise<string[]> {
   const ids = await insertBacklog(tdb.db, n, { stream });
-  const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
-  try {
+  await withRelay(tdb.url, nats, { NATS_STREAM: stream }, async () => {
     await waitFor(`${n} messages`, async () => (await streamCount(nc, stream)) >= n, 30_000);
     await waitAllMarked(tdb.db);
-  } finally {
-    relay.kill('SIGTERM');
-    await relay.exited;
-  }
+  });
   return ids;
+}
+
+/**
+ * `n` events published with a real relay, the stream emptied, and `relay replay --since 1h` started
+ * and past its first checkpoint: the event ids and the running command.
+ */
+async function replayUnderWay(n: number) {
+  await createStream();
+  const ids = await publishWithRelay(n);
+  await jsm.streams.delete(stream);
+  await createStream();
+  const first = cli(['replay', '--since', '1h']);
+  await waitFor(
+    'progress',
+    async () => {
+      const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
+      return (rows[0]?.sent ?? 0) > 0;
+    },
+    30_000,
+    5,
+  );
+  return { ids, first };
 }
 
 describe('relay status', () => {
@@ -289,22 +308,8 @@ describe('relay replay', () => {
   });
 
   it('resumes an interrupted replay where it stopped: one message per event at the end', async () => {
-    await createStream();
-    const ids = await publishWithRelay(20_000);
-    await jsm.streams.delete(stream);
-    await createStream();
-
-    const first = cli(['replay', '--since', '1h']);
+    const { ids, first } = await replayUnderWay(20_000);
     // Killed, not asked to stop: whatever chunk was in flight is neither checkpointed nor lost.
-    await waitFor(
-      'progress',
-      async () => {
-        const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
-        return (rows[0]?.sent ?? 0) > 0;
-      },
-      30_000,
-      5,
-    );
     first.proc.kill('SIGKILL');
     await first.done;
     const { rows } = await sql<{
@@ -327,20 +332,7 @@ describe('relay replay', () => {
   }, 90_000);
 
   it('stops cleanly on SIGINT after the chunk in flight, and the same command finishes the job', async () => {
-    await createStream();
-    const ids = await publishWithRelay(20_000);
-    await jsm.streams.delete(stream);
-    await createStream();
-    const first = cli(['replay', '--since', '1h']);
-    await waitFor(
-      'progress',
-      async () => {
-        const { rows } = await sql<{ sent: number }>`SELECT sent FROM outbox_replays`.execute(tdb.db);
-        return (rows[0]?.sent ?? 0) > 0;
-      },
-      30_000,
-      5,
-    );
+    const { ids, first } = await replayUnderWay(20_000);
     first.proc.kill('SIGINT');
     const stopped = await first.done;
     if (stopped.code === 130)
@@ -466,14 +458,10 @@ describe('relay requeue-dead', () => {
     ).toEqual(ids.slice(0, 3).sort());
     expect(await unreadIds(tdb.db, ids)).toHaveLength(4);
 
-    const relay = await startRelay(tdb.url, nats, { NATS_STREAM: stream });
-    try {
+    await withRelay(tdb.url, nats, { NATS_STREAM: stream }, async () => {
       await waitFor('4 messages', async () => (await streamCount(nc, stream)) >= 4);
       await waitAllMarked(tdb.db);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-    }
+    });
     expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
       missing: [],
       duplicated: [],

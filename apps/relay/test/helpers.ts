@@ -3,11 +3,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Db, outboxBacklog } from '@orders/db';
 import {
-  healthOk,
   metricValue,
   type NatsServer,
   REPO_ROOT,
   type ServiceProcess,
+  startApiProcess,
   startServerProcess,
 } from '@orders/testkit';
 import { sql } from 'kysely';
@@ -160,21 +160,25 @@ export function exactlyOnce(
   };
 }
 
-export const API_ENTRY = 'apps/api/dist/main.js';
+/** Starts the built relay with `env`, runs `until` with it, then stops it (SIGTERM) and waits for its exit. */
+export async function withRelay<T>(
+  databaseUrl: string,
+  nats: NatsServer,
+  env: Record<string, string>,
+  until: (relay: RelayProcess) => Promise<T>,
+): Promise<T> {
+  const relay = await startRelay(databaseUrl, nats, env);
+  try {
+    return await until(relay);
+  } finally {
+    relay.kill('SIGTERM');
+    await relay.exited;
+  }
+}
 
 /** The built API as a process, for "orders through the API". */
 export async function startApi(databaseUrl: string, env: Record<string, string> = {}) {
-  const { proc, port } = await startServerProcess(
-    API_ENTRY,
-    (port) => ({
-      DATABASE_URL: databaseUrl,
-      SERVICE_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      ...env,
-    }),
-    healthOk,
-  );
+  const { proc, port } = await startApiProcess(databaseUrl, env);
   const base = `http://127.0.0.1:${port}`;
   return {
     proc,

@@ -6,12 +6,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import {
   exactlyOnce,
   insertBacklog,
+  type RelayProcess,
   readStream,
-  startRelay,
   streamCount,
   unreadIds,
   waitAllMarked,
   waitFor,
+  withRelay,
 } from './helpers.js';
 import { inProcessRelay } from './in-process-relay.js';
 import { relayTestServers } from './servers.js';
@@ -36,6 +37,15 @@ beforeEach(async () => {
     duplicate_window: nanos(1000),
   });
 });
+
+/** The built relay as these tests restart it (on the test's stream, publish timeout 0.5 s, lease 1 s), running `until`. */
+const withRestartedRelay = (until: (relay: RelayProcess) => Promise<void>) =>
+  withRelay(
+    tdb.url,
+    nats,
+    { NATS_STREAM: stream, RELAY_PUBLISH_TIMEOUT_MS: '500', RELAY_LEASE_MS: '1000' },
+    until,
+  );
 
 /** As a relay leaves a partition when it dies after writing the reach of a batch: reach over every row now committed. */
 async function reachOverEverything(agoMs: number): Promise<void> {
@@ -83,19 +93,11 @@ describe('dedup beyond the duplicate window', () => {
     expect(rows[0]?.n).toBeGreaterThan(0);
     await sleep(3000);
 
-    const relay = await startRelay(tdb.url, nats, {
-      NATS_STREAM: stream,
-      RELAY_PUBLISH_TIMEOUT_MS: '500',
-      RELAY_LEASE_MS: '1000',
-    });
-    try {
+    await withRestartedRelay(async (relay) => {
       await waitAllMarked(tdb.db);
       expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(200);
       expect(await relay.metric('outbox_duplicates_total')).toBe(0);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-    }
+    });
     const messages = await readStream(nc, stream);
     expect(messages).toHaveLength(200);
     expect(exactlyOnce(messages, ids)).toEqual({ missing: [], duplicated: [], unexpected: [] });
@@ -105,21 +107,13 @@ describe('dedup beyond the duplicate window', () => {
     const ids = await insertBacklog(tdb.db, 50, { stream });
     // As a relay leaves its partitions when it dies between writing the reach and the publish.
     await reachOverEverything(5000);
-    const relay = await startRelay(tdb.url, nats, {
-      NATS_STREAM: stream,
-      RELAY_PUBLISH_TIMEOUT_MS: '500',
-      RELAY_LEASE_MS: '1000',
-    });
-    try {
+    await withRestartedRelay(async (relay) => {
       await waitFor('50 messages', async () => (await streamCount(nc, stream)) >= 50);
       await waitFor(
         'the lookup counted',
         async () => (await relay.metric('outbox_resolved_total{outcome="absent"}')) === 50,
       );
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-    }
+    });
     expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
       missing: [],
       duplicated: [],
@@ -135,20 +129,12 @@ describe('dedup beyond the duplicate window', () => {
       await js.publish(`${stream}.order_created`, new TextEncoder().encode('{}'), { msgID: id });
     await reachOverEverything(3000);
     await sleep(1500); // past the 1 s window for the 20 already stored
-    const relay = await startRelay(tdb.url, nats, {
-      NATS_STREAM: stream,
-      RELAY_PUBLISH_TIMEOUT_MS: '500',
-      RELAY_LEASE_MS: '1000',
-    });
-    try {
+    await withRestartedRelay(async (relay) => {
       await waitFor('40 messages', async () => (await streamCount(nc, stream)) >= 40);
       await waitAllMarked(tdb.db);
       expect(await relay.metric('outbox_resolved_total{outcome="found"}')).toBe(20);
       expect(await relay.metric('outbox_resolved_total{outcome="absent"}')).toBe(20);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-    }
+    });
     expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({
       missing: [],
       duplicated: [],

@@ -30,12 +30,13 @@ export function checkAuth(v: AuthVariables, ctx: z.RefinementCtx): void {
 }
 
 /** The checked AUTH_* variables as an {@link AuthConfig}, or undefined when authentication is off. */
-export function resolveAuth(e: AuthVariables & { AUTH_CLOCK_TOLERANCE_S: number }): AuthConfig | undefined {
+export function resolveAuth(e: AuthVariables & { AUTH_CLOCK_TOLERANCE_S: number }) {
   if (e.AUTH_JWKS_URL === undefined || e.AUTH_ISSUER === undefined || e.AUTH_AUDIENCE === undefined)
     return undefined;
   return Object.freeze({
     jwksUrl: e.AUTH_JWKS_URL,
     issuer: e.AUTH_ISSUER,
+    /** `AUTH_AUDIENCE`, comma separated: a token must name one of them in `aud`. */
     audience: Object.freeze(
       e.AUTH_AUDIENCE.split(',')
         .map((a) => a.trim())
@@ -49,10 +50,4 @@ export function resolveAuth(e: AuthVariables & { AUTH_CLOCK_TOLERANCE_S: number 
 export const AUTH_VARIABLES = ['AUTH_JWKS_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const;
 
 /** Bearer JWT authentication: whose tokens, for which audience, checked with which keys. */
-export interface AuthConfig {
-  readonly jwksUrl: string;
-  readonly issuer: string;
-  /** `AUTH_AUDIENCE`, comma separated: a token must name one of them in `aud`. */
-  readonly audience: readonly string[];
-  readonly clockToleranceSeconds: number;
-}
+export type AuthConfig = NonNullable<ReturnType<typeof resolveAuth>>;

@@ -20,14 +20,7 @@ export const databaseSchema = z.object({
 });
 
 /** How to reach PostgreSQL, resolved from either form of the variables. */
-export interface DatabaseConfig {
-  readonly url: string;
-  readonly poolSize: number;
-  readonly connectTimeoutMs: number;
-  readonly statementTimeoutMs: number;
-}
-
-export function resolveDatabase(e: z.infer<typeof databaseSchema>): DatabaseConfig {
+export function resolveDatabase(e: z.infer<typeof databaseSchema>) {
   let url = e.DATABASE_URL;
   if (url === undefined) {
     const u = new URL('postgres://localhost');
@@ -45,6 +38,9 @@ export function resolveDatabase(e: z.infer<typeof databaseSchema>): DatabaseConf
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
   });
 }
+
+/** How to reach PostgreSQL: what {@link resolveDatabase} makes of the variables. */
+export type DatabaseConfig = ReturnType<typeof resolveDatabase>;
 
 /**
  * A database of a service's own, from the same variables as the orders database's with a prefix

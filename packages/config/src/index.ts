@@ -9,5 +9,5 @@ export { type InventoryConfig, loadInventoryConfig, loadInventoryMigrateConfig }
 export { loadMigrateConfig, type MigrateConfig } from './migrate.js';
 export type { NatsConnectionConfig } from './nats.js';
 export { ConfigError, type Env, parseDuration, redactUrl } from './parsers.js';
-export { loadRelayConfig, type RelayConfig } from './relay.js';
+export { loadRelayCliConfig, loadRelayConfig, type RelayConfig } from './relay.js';
 export { loadTracingConfig, type TracingConfig } from './tracing.js';

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { type AuthConfig, authShape, checkAuth, resolveAuth } from './auth.js';
-import { type ConsumerConfig, consumerShape } from './consumer.js';
-import { type DatabaseConfig, loadPrefixedDatabase } from './database.js';
-import { type MigrateConfig, migrationsDirShape } from './migrate.js';
-import { checkNats, type NatsConnectionConfig, natsShape, resolveNats } from './nats.js';
+import { authShape, checkAuth, resolveAuth } from './auth.js';
+import { consumerShape, resolveConsumer } from './consumer.js';
+import { loadPrefixedDatabase } from './database.js';
+import { type MigrateConfig, migrateShape, resolveMigrate } from './migrate.js';
+import { checkNats, natsShape, resolveNats } from './nats.js';
 import { ConfigError, collect, type Env, logLevel, parse, port, positiveInt, streamName } from './parsers.js';
 
+/** The inventory's variables but its database's (those have a prefix: {@link INVENTORY_DATABASE}). */
 export const inventorySchema = z
   .object({
     SERVICE_NAME: z.string().min(1).default('inventory-service'),
@@ -35,65 +36,46 @@ export const inventorySchema = z
         message: 'must be at least CONSUMER_RETRY_DELAY_MS',
       });
     }
-  });
-
-/** The inventory service (apps/inventory): its HTTP API, its consumer of the orders stream, its database. */
-export interface InventoryConfig {
-  readonly serviceName: string;
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: z.infer<typeof logLevel>;
-  /** Its own database (`INVENTORY_DATABASE_URL` or the `INVENTORY_DB_*` parts; database `inventory`). */
-  readonly database: DatabaseConfig;
-  readonly nats: NatsConnectionConfig;
-  readonly consumer: ConsumerConfig;
-  /** The subject prefix of its own events (`inventory.stock_reserved`): the stream its relay publishes to. */
-  readonly eventsStream: string;
-  readonly shutdownTimeoutMs: number;
-  /** Undefined: authentication is off; on, reading needs inventory:read, PUT inventory:write. */
-  readonly auth: AuthConfig | undefined;
-  /** When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Never logged. */
-  readonly metricsToken: string | undefined;
-}
+  })
+  .transform((e) => ({
+    serviceName: e.SERVICE_NAME,
+    host: e.HOST,
+    port: e.INVENTORY_PORT,
+    logLevel: e.LOG_LEVEL,
+    nats: Object.freeze(resolveNats(e)),
+    consumer: resolveConsumer(e, 'inventory'),
+    /** The subject prefix of its own events (`inventory.stock_reserved`): the stream its relay publishes to. */
+    eventsStream: e.INVENTORY_STREAM,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    /** Undefined: authentication is off; on, reading needs inventory:read, PUT inventory:write. */
+    auth: resolveAuth(e),
+    /** When set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`. Never logged. */
+    metricsToken: e.METRICS_TOKEN,
+  }));
 
 export const INVENTORY_DATABASE = { database: 'inventory', poolSize: 8 } as const;
 
 /** Reads and validates the inventory service's configuration. Throws one {@link ConfigError} naming every bad variable. */
-export function loadInventoryConfig(env: Env = process.env): InventoryConfig {
+export function loadInventoryConfig(env: Env = process.env) {
   const [e, database] = collect(
     () => parse(inventorySchema, env),
     () => loadPrefixedDatabase(env, 'INVENTORY_', INVENTORY_DATABASE),
   );
   return Object.freeze({
-    serviceName: e.SERVICE_NAME,
-    host: e.HOST,
-    port: e.INVENTORY_PORT,
-    logLevel: e.LOG_LEVEL,
+    ...e,
+    /** Its own database (`INVENTORY_DATABASE_URL` or the `INVENTORY_DB_*` parts; database `inventory`). */
     database,
-    nats: Object.freeze(resolveNats(e)),
-    consumer: Object.freeze({
-      name: e.CONSUMER_NAME ?? 'inventory',
-      stream: e.NATS_STREAM,
-      filterSubject: `${e.NATS_STREAM}.>`,
-      ackWaitMs: e.CONSUMER_ACK_WAIT_MS,
-      maxDeliver: e.CONSUMER_MAX_DELIVER,
-      retryDelayMs: e.CONSUMER_RETRY_DELAY_MS,
-      retryMaxMs: e.CONSUMER_RETRY_MAX_MS,
-      inboxRetentionMs: e.INBOX_RETENTION,
-      pruneIntervalMs: e.INBOX_PRUNE_INTERVAL_MS,
-    }),
-    eventsStream: e.INVENTORY_STREAM,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    auth: resolveAuth(e),
-    metricsToken: e.METRICS_TOKEN,
   });
 }
+
+/** The inventory service (apps/inventory): its HTTP API, its consumer of the orders stream, its database. */
+export type InventoryConfig = ReturnType<typeof loadInventoryConfig>;
 
 /** What the inventory's migrate command needs: its database (the `INVENTORY_` variables) and the log level. */
 export function loadInventoryMigrateConfig(env: Env = process.env): MigrateConfig {
   const [e, database] = collect(
-    () => parse(z.object({ LOG_LEVEL: logLevel.default('info'), ...migrationsDirShape }), env),
+    () => parse(z.object(migrateShape), env),
     () => loadPrefixedDatabase(env, 'INVENTORY_', INVENTORY_DATABASE),
   );
-  return Object.freeze({ logLevel: e.LOG_LEVEL, database, migrationsDir: e.MIGRATIONS_DIR });
+  return resolveMigrate(e, database);
 }

@@ -20,18 +20,6 @@ export const natsShape = {
   NATS_TLS_KEY_FILE: z.string().min(1).optional(),
 };
 
-/** How a process connects to NATS (the relay, a consumer): servers, auth, TLS. Secrets never logged. */
-export interface NatsConnectionConfig {
-  readonly url: string;
-  readonly user?: string;
-  readonly password?: string;
-  readonly token?: string;
-  /** A user nkey seed (from NATS_NKEY_SEED or the file NATS_NKEY_SEED_FILE names). */
-  readonly nkeySeed?: string;
-  /** TLS to NATS: required when set; a CA for a private one; a client certificate for mutual TLS. */
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-}
-
 export type NatsVars = z.infer<z.ZodObject<typeof natsShape>>;
 
 /** The checks across NATS variables, for a schema's superRefine. */
@@ -55,7 +43,8 @@ export function checkNats(v: NatsVars, ctx: z.RefinementCtx): void {
   }
 }
 
-export function resolveNats(e: NatsVars): NatsConnectionConfig {
+/** How a process connects to NATS (the relay, a consumer): servers, auth, TLS. Secrets never logged. */
+export function resolveNats(e: NatsVars) {
   return {
     url: e.NATS_URL,
     ...(e.NATS_USER !== undefined ? { user: e.NATS_USER } : {}),
@@ -64,6 +53,7 @@ export function resolveNats(e: NatsVars): NatsConnectionConfig {
     ...nkey(e.NATS_NKEY_SEED, e.NATS_NKEY_SEED_FILE),
     ...(e.NATS_TLS || e.NATS_TLS_CA_FILE || e.NATS_TLS_CERT_FILE
       ? {
+          /** TLS to NATS: required when set; a CA for a private one; a client certificate for mutual TLS. */
           tls: Object.freeze({
             ...(e.NATS_TLS_CA_FILE ? { caFile: e.NATS_TLS_CA_FILE } : {}),
             ...(e.NATS_TLS_CERT_FILE ? { certFile: e.NATS_TLS_CERT_FILE } : {}),
@@ -74,8 +64,16 @@ export function resolveNats(e: NatsVars): NatsConnectionConfig {
   };
 }
 
+export type NatsConnectionConfig = ReturnType<typeof resolveNats>;
+
 /** The nkey seed, from the variable or read from the file (a missing or malformed file is a ConfigError). */
-export function nkey(seed: string | undefined, file: string | undefined): { nkeySeed?: string } {
+export function nkey(
+  seed: string | undefined,
+  file: string | undefined,
+): {
+  /** A user nkey seed (from NATS_NKEY_SEED or the file NATS_NKEY_SEED_FILE names). */
+  nkeySeed?: string;
+} {
   if (seed !== undefined) return { nkeySeed: seed };
   if (file === undefined) return {};
   let text: string;

@@ -24,6 +24,7 @@ export const streamName = z
 export const positiveInt = z.coerce.number().int().positive();
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+export type LogLevel = z.infer<typeof logLevel>;
 
 export const DURATION_UNITS: Readonly<Record<string, number>> = {
   ms: 1,

@@ -1,78 +1,43 @@
 import { z } from 'zod';
-import { type DatabaseConfig, databaseSchema, resolveDatabase } from './database.js';
+import { databaseSchema, resolveDatabase } from './database.js';
 import { checkNats, natsShape, resolveNats } from './nats.js';
 import {
   booleanFlag,
   ConfigError,
   duration,
   type Env,
+  type LogLevel,
   logLevel,
   parse,
   port,
   positiveInt,
 } from './parsers.js';
 
-export const relaySchema = databaseSchema.extend({
-  SERVICE_NAME: z.string().min(1).default('orders-service'),
-  LOG_LEVEL: logLevel.default('info'),
-  DB_POOL_SIZE: positiveInt.max(100).default(4),
-  ...natsShape,
-  NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
-  RELAY_PORT: port.default(8002),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  RELAY_BATCH_SIZE: positiveInt.max(10_000).default(500),
-  RELAY_POLL_INTERVAL_MS: positiveInt.default(1000),
-  RELAY_MAX_ATTEMPTS: positiveInt.max(1000).default(10),
-  RELAY_LEASE_MS: positiveInt.min(1000).default(30_000),
-  RELAY_PUBLISH_TIMEOUT_MS: positiveInt.default(5000),
-  RELAY_RETRY_DELAY_MS: positiveInt.default(1000),
-  RELAY_BACKOFF_MAX_MS: positiveInt.default(10_000),
-  RELAY_DUPLICATE_WINDOW_MS: positiveInt.min(100).default(120_000),
-  RELAY_LISTEN: booleanFlag.default(true),
-  OUTBOX_RETENTION: duration.default(7 * 86_400_000),
-  OUTBOX_PRUNE_INTERVAL_MS: positiveInt.min(1000).default(600_000),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-});
-
-/** Everything the relay process needs, frozen. */
-export interface RelayConfig {
-  readonly serviceName: string;
-  readonly logLevel: z.infer<typeof logLevel>;
-  readonly host: string;
-  readonly port: number;
-  readonly database: DatabaseConfig;
-  readonly nats: {
-    readonly url: string;
-    readonly stream: string;
-    readonly user?: string;
-    readonly password?: string;
-    readonly token?: string;
-    /** A user nkey seed (from NATS_NKEY_SEED or the file NATS_NKEY_SEED_FILE names). */
-    readonly nkeySeed?: string;
-    /** TLS to NATS: required when set; a CA for a private one; a client certificate for mutual TLS. */
-    readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-    /** Replicas of the stream when the relay creates it (a JetStream cluster: 3). */
-    readonly replicas: number;
-  };
-  readonly batchSize: number;
-  readonly pollIntervalMs: number;
-  readonly maxAttempts: number;
-  readonly leaseMs: number;
-  readonly publishTimeoutMs: number;
-  readonly retryDelayMs: number;
-  readonly backoffMaxMs: number;
-  readonly duplicateWindowMs: number;
-  readonly listen: boolean;
-  /** Published rows older than this are deleted by the relay in small batches; 0 keeps them forever. */
-  readonly retentionMs: number;
-  readonly pruneIntervalMs: number;
-  readonly shutdownTimeoutMs: number;
-}
-
-/** Reads and validates the relay's configuration. Throws one {@link ConfigError} naming every bad variable. */
-export function loadRelayConfig(env: Env = process.env): RelayConfig {
-  const e = parse(
-    relaySchema.superRefine((v, ctx) => {
+/** The relay's schema, its log level `defaultLogLevel` when LOG_LEVEL is unset. */
+const relaySchemaFor = (defaultLogLevel: LogLevel) =>
+  databaseSchema
+    .extend({
+      SERVICE_NAME: z.string().min(1).default('orders-service'),
+      LOG_LEVEL: logLevel.default(defaultLogLevel),
+      DB_POOL_SIZE: positiveInt.max(100).default(4),
+      ...natsShape,
+      NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
+      RELAY_PORT: port.default(8002),
+      HOST: z.string().min(1).default('0.0.0.0'),
+      RELAY_BATCH_SIZE: positiveInt.max(10_000).default(500),
+      RELAY_POLL_INTERVAL_MS: positiveInt.default(1000),
+      RELAY_MAX_ATTEMPTS: positiveInt.max(1000).default(10),
+      RELAY_LEASE_MS: positiveInt.min(1000).default(30_000),
+      RELAY_PUBLISH_TIMEOUT_MS: positiveInt.default(5000),
+      RELAY_RETRY_DELAY_MS: positiveInt.default(1000),
+      RELAY_BACKOFF_MAX_MS: positiveInt.default(10_000),
+      RELAY_DUPLICATE_WINDOW_MS: positiveInt.min(100).default(120_000),
+      RELAY_LISTEN: booleanFlag.default(true),
+      OUTBOX_RETENTION: duration.default(7 * 86_400_000),
+      OUTBOX_PRUNE_INTERVAL_MS: positiveInt.min(1000).default(600_000),
+      SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+    })
+    .superRefine((v, ctx) => {
       checkNats(v, ctx);
       if (v.RELAY_LEASE_MS < 2 * v.RELAY_PUBLISH_TIMEOUT_MS) {
         ctx.addIssue({
@@ -81,31 +46,50 @@ export function loadRelayConfig(env: Env = process.env): RelayConfig {
           message: 'must be at least twice RELAY_PUBLISH_TIMEOUT_MS, or a slow batch outlives its lease',
         });
       }
-    }),
-    env,
-  );
-  return Object.freeze({
-    serviceName: e.SERVICE_NAME,
-    logLevel: e.LOG_LEVEL,
-    host: e.HOST,
-    port: e.RELAY_PORT,
-    database: resolveDatabase(e),
-    nats: Object.freeze({
-      ...resolveNats(e),
-      stream: e.NATS_STREAM,
-      replicas: e.NATS_STREAM_REPLICAS,
-    }),
-    batchSize: e.RELAY_BATCH_SIZE,
-    pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
-    maxAttempts: e.RELAY_MAX_ATTEMPTS,
-    leaseMs: e.RELAY_LEASE_MS,
-    publishTimeoutMs: e.RELAY_PUBLISH_TIMEOUT_MS,
-    retryDelayMs: e.RELAY_RETRY_DELAY_MS,
-    backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
-    duplicateWindowMs: e.RELAY_DUPLICATE_WINDOW_MS,
-    listen: e.RELAY_LISTEN,
-    retentionMs: e.OUTBOX_RETENTION,
-    pruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-  });
+    })
+    .transform((e) =>
+      Object.freeze({
+        serviceName: e.SERVICE_NAME,
+        logLevel: e.LOG_LEVEL,
+        host: e.HOST,
+        port: e.RELAY_PORT,
+        database: resolveDatabase(e),
+        nats: Object.freeze({
+          ...resolveNats(e),
+          stream: e.NATS_STREAM,
+          /** Replicas of the stream when the relay creates it (a JetStream cluster: 3). */
+          replicas: e.NATS_STREAM_REPLICAS,
+        }),
+        batchSize: e.RELAY_BATCH_SIZE,
+        pollIntervalMs: e.RELAY_POLL_INTERVAL_MS,
+        maxAttempts: e.RELAY_MAX_ATTEMPTS,
+        leaseMs: e.RELAY_LEASE_MS,
+        publishTimeoutMs: e.RELAY_PUBLISH_TIMEOUT_MS,
+        retryDelayMs: e.RELAY_RETRY_DELAY_MS,
+        backoffMaxMs: e.RELAY_BACKOFF_MAX_MS,
+        duplicateWindowMs: e.RELAY_DUPLICATE_WINDOW_MS,
+        listen: e.RELAY_LISTEN,
+        /** Published rows older than this are deleted by the relay in small batches; 0 keeps them forever. */
+        retentionMs: e.OUTBOX_RETENTION,
+        pruneIntervalMs: e.OUTBOX_PRUNE_INTERVAL_MS,
+        shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      }),
+    );
+
+export const relaySchema = relaySchemaFor('info');
+
+/** Everything the relay process needs, frozen. */
+export type RelayConfig = z.output<typeof relaySchema>;
+
+/** Reads and validates the relay's configuration. Throws one {@link ConfigError} naming every bad variable. */
+export function loadRelayConfig(env: Env = process.env): RelayConfig {
+  return parse(relaySchema, env);
+}
+
+/**
+ * The relay's configuration for its operator CLI (status, replay, ...): the same variables, but the
+ * log level is `warn` unless LOG_LEVEL says otherwise, so that a command's output is not buried in logs.
+ */
+export function loadRelayCliConfig(env: Env = process.env): RelayConfig {
+  return parse(relaySchemaFor('warn'), env);
 }

@@ -50,32 +50,29 @@ export const tracingSchema = z
         message: 'only means something with OTEL_TRACES_SAMPLER=traceidratio or parentbased_traceidratio',
       });
     }
+  })
+  .transform((e) => {
+    const endpoint = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT;
+    const exporters = e.OTEL_TRACES_EXPORTER?.split(',') ?? ['otlp'];
+    return Object.freeze({
+      /**
+       * True when an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT or ..._TRACES_ENDPOINT), unless
+       * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none. False: the SDK is never even loaded.
+       */
+      enabled: endpoint !== undefined && !e.OTEL_SDK_DISABLED && !exporters.every((x) => x === 'none'),
+      /** True when OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names the service; else each process names itself. */
+      serviceNameFromEnv:
+        e.OTEL_SERVICE_NAME !== undefined || /(^|,)\s*service\.name=/.test(e.OTEL_RESOURCE_ATTRIBUTES ?? ''),
+      /** OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER were set: the SDK exports those too (else Prometheus and pino do). */
+      metricsExport: e.OTEL_METRICS_EXPORTER !== undefined,
+      logsExport: e.OTEL_LOGS_EXPORTER !== undefined,
+    });
   });
 
 /** Whether and how the API and the relay export traces, from the standard OpenTelemetry variables. */
-export interface TracingConfig {
-  /**
-   * True when an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT or ..._TRACES_ENDPOINT), unless
-   * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none. False: the SDK is never even loaded.
-   */
-  readonly enabled: boolean;
-  /** True when OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names the service; else each process names itself. */
-  readonly serviceNameFromEnv: boolean;
-  /** OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER were set: the SDK exports those too (else Prometheus and pino do). */
-  readonly metricsExport: boolean;
-  readonly logsExport: boolean;
-}
+export type TracingConfig = z.output<typeof tracingSchema>;
 
 /** Reads and validates the OpenTelemetry variables the processes honour. */
 export function loadTracingConfig(env: Env = process.env): TracingConfig {
-  const e = parse(tracingSchema, env);
-  const endpoint = e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const exporters = e.OTEL_TRACES_EXPORTER?.split(',') ?? ['otlp'];
-  return Object.freeze({
-    enabled: endpoint !== undefined && !e.OTEL_SDK_DISABLED && !exporters.every((x) => x === 'none'),
-    serviceNameFromEnv:
-      e.OTEL_SERVICE_NAME !== undefined || /(^|,)\s*service\.name=/.test(e.OTEL_RESOURCE_ATTRIBUTES ?? ''),
-    metricsExport: e.OTEL_METRICS_EXPORTER !== undefined,
-    logsExport: e.OTEL_LOGS_EXPORTER !== undefined,
-  });
+  return parse(tracingSchema, env);
 }

@@ -83,9 +83,8 @@ function itemRows(db: Kysely<Database>, p: Param<CreateOrderParams>) {
  * so that every table and column is checked against schema.ts and every value has a name (which value
  * lands in which column is tested in order-create.test.ts). Compiled once, at module load, to the text
  * the hand-written statement had (17 parameters, one `$n` per name; EXPLAIN VERBOSE gives the same
- * plan), so it runs as the same named prepared statement and costs nothing per order: db-baseline,
- * 16 loops, pool 16, runs alternated on a loaded machine, hand-written 633-752 tx/s (median 699),
- * built 702-871 (median 748); 64 loops 634-844 (659) against 690-997 (731).
+ * plan), so it runs as the same named prepared statement and costs nothing per order (db-baseline:
+ * the same speed as the hand-written statement; figures in the README's architecture section).
  */
 export const CREATE_ORDER = namedStatement<CreateOrderParams>('orders_create_with_event', (db, p) =>
   db
@@ -120,9 +119,8 @@ export const CREATE_ORDER = namedStatement<CreateOrderParams>('orders_create_wit
  * end of the statement, after the order row exists), in one round trip instead of five (BEGIN, three
  * INSERTs, COMMIT), and as a named prepared statement (no parse and plan per order).
  *
- * Measured (bench/src/db-baseline.ts, 16 loops, pool 16, same run): BEGIN + 3 INSERTs + COMMIT
- * 2,004 / 1,824 tx/s; one CTE statement 2,200 / 2,148 tx/s (+14%); see the commit that made it
- * prepared for that step. Pass a transaction to make it part of a larger one (then unprepared).
+ * One CTE statement against BEGIN + 3 INSERTs + COMMIT: +14% in bench/src/db-baseline.ts (figures in
+ * the README). Pass a transaction to make it part of a larger one (then unprepared).
  */
 export async function insertOrderWithEvent(
   db: Kysely<Database> | Transaction<Database>,

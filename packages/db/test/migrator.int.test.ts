@@ -1,11 +1,10 @@
 import { appendFile, cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { adminQuery, databaseUrl, uniqueDatabaseName } from '@orders/testkit';
+import { createEmptyTestDatabase, type TestDatabase } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createDb,
   type Db,
   DEFAULT_MIGRATIONS_DIR,
   MigrationError,
@@ -16,25 +15,18 @@ import {
 import { READ_LOG_SQL } from '../src/outbox-log.js';
 
 // These tests need an empty database (not the migrated template) and a private copy of migrations/.
-const adminUrl = inject('testkitPgAdminUrl');
-const name = uniqueDatabaseName('orders_migrate');
+let empty: TestDatabase;
 let db: Db;
 let dir: string;
 
 beforeAll(async () => {
-  await adminQuery(adminUrl, [`CREATE DATABASE "${name}"`]);
-  db = createDb({
-    url: databaseUrl(adminUrl, name),
-    poolSize: 5,
-    connectTimeoutMs: 5000,
-    statementTimeoutMs: 30_000,
-  });
+  empty = await createEmptyTestDatabase({ prefix: 'orders_migrate', poolSize: 5 });
+  db = empty.db;
   dir = await mkdtemp(path.join(tmpdir(), 'migrations-'));
   await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
 });
 afterAll(async () => {
-  await db.destroy();
-  await adminQuery(adminUrl, [`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`]);
+  await empty.drop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -116,26 +108,20 @@ describe('migrateToLatest', () => {
 });
 
 describe('migrateToLatest with several sources (a consumer database)', () => {
-  const svcName = uniqueDatabaseName('orders_migrate_sources');
+  let svc: TestDatabase;
   let svcDb: Db;
   let outboxDir: string;
   let ownDir: string;
   beforeAll(async () => {
-    await adminQuery(adminUrl, [`CREATE DATABASE "${svcName}"`]);
-    svcDb = createDb({
-      url: databaseUrl(adminUrl, svcName),
-      poolSize: 2,
-      connectTimeoutMs: 5000,
-      statementTimeoutMs: 30_000,
-    });
+    svc = await createEmptyTestDatabase({ prefix: 'orders_migrate_sources', poolSize: 2 });
+    svcDb = svc.db;
     outboxDir = await mkdtemp(path.join(tmpdir(), 'outbox-migrations-'));
     await cp(DEFAULT_MIGRATIONS_DIR, outboxDir, { recursive: true });
     ownDir = await mkdtemp(path.join(tmpdir(), 'own-migrations-'));
     await writeFile(path.join(ownDir, '0001_things.sql'), 'CREATE TABLE things (id int PRIMARY KEY);');
   });
   afterAll(async () => {
-    await svcDb.destroy();
-    await adminQuery(adminUrl, [`DROP DATABASE IF EXISTS "${svcName}" WITH (FORCE)`]);
+    await svc.drop();
     await rm(outboxDir, { recursive: true, force: true });
     await rm(ownDir, { recursive: true, force: true });
   });

@@ -1,6 +1,7 @@
 export { createTestCertificates, type TestCertificates } from './certs.js';
 export { contractEvent } from './contract.js';
 export {
+  createEmptyTestDatabase,
   createTestDatabase,
   createTestDatabaseFrom,
   type TestDatabase,
@@ -45,5 +46,11 @@ export {
   type PrometheusServer,
   startPrometheus,
 } from './prometheus.js';
-export { answersHttp, healthOk, type ServerProcess, startServerProcess } from './server-process.js';
+export {
+  answersHttp,
+  healthOk,
+  type ServerProcess,
+  startApiProcess,
+  startServerProcess,
+} from './server-process.js';
 export { createMigratedTemplate } from './template.js';

@@ -48,6 +48,27 @@ export function startServerProcess(
   });
 }
 
+/**
+ * The built API as operators run it (`node apps/api/dist/main.js`) on `databaseUrl`, listening on
+ * 127.0.0.1 and logging at warn, with `env` on top; ready when /health answers 2xx.
+ */
+export function startApiProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  return startServerProcess(
+    'apps/api/dist/main.js',
+    (port) => ({
+      DATABASE_URL: databaseUrl,
+      SERVICE_PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+    }),
+    healthOk,
+  );
+}
+
 /** Resolves once GET /health on the port gets any HTTP answer (polled every 50 ms, for 15 s). */
 export async function answersHttp(_proc: ServiceProcess, port: number): Promise<void> {
   await waitForHealth(port, () => true);

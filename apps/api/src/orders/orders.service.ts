@@ -21,8 +21,8 @@ import {
   subjectFor,
   UUID_PATTERN,
 } from '@orders/events';
+import { ProblemError } from '@orders/http-problem';
 import { centsToDecimal, centsToNumber, decimalToNumber, toCents } from '../money.js';
-import { ProblemError } from '../problem.js';
 import { type EventOrigin, eventHeaders } from '../trace.js';
 import type { CreateOrderInput, Order } from './orders.schemas.js';
 
