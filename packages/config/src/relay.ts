@@ -24,7 +24,10 @@ const relaySchemaFor = (defaultLogLevel: LogLevel) =>
       NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
       RELAY_PORT: port.default(8002),
       HOST: z.string().min(1).default('0.0.0.0'),
-      RELAY_BATCH_SIZE: positiveInt.max(10_000).default(500),
+      // 2,000, not 500: a drain of 100,000 rows ran ~1.3x faster (28.5-30.6k vs 20.9-25.1k events/s,
+      // nats-server 17-19 vs 21-22 us and PostgreSQL 6-7 vs 10-12 us per event; 4,000 no better).
+      // Batches are only as large as what has committed, so a steady load's latency is unchanged.
+      RELAY_BATCH_SIZE: positiveInt.max(10_000).default(2000),
       RELAY_POLL_INTERVAL_MS: positiveInt.default(1000),
       RELAY_MAX_ATTEMPTS: positiveInt.max(1000).default(10),
       RELAY_LEASE_MS: positiveInt.min(1000).default(30_000),
