@@ -68,7 +68,11 @@ export interface PartitionRead {
  *   start command cannot do, not on every managed server) and a slot that keeps WAL while readers
  *   are down;
  * - this statement, per partition in index order, payload and headers sent as text: 21.7 µs for the
- *   database half, client decoding included (`pnpm bench --only budget`, 2026-12-01).
+ *   database half, client decoding included (`pnpm bench --only budget`, 2026-12-01; 19.5 µs on a
+ *   quiet machine, 2026-12-02), at least half of it the client decoding every field to a string;
+ * - the same rows aggregated into one text per partition (string_agg), to decode one field instead of
+ *   ten per row: the planner chose a slow plan for it, dropped; results in binary format: pg-protocol
+ *   1.16 decodes every field as text whatever the format asked for.
  *
  * Two index walks per partition, on outbox_log_idx (partition, xid, seq), each as long as the batch:
  * - the transactions that were in progress at the cursor's snapshot (its xip list), one probe each,
