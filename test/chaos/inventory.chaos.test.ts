@@ -184,21 +184,31 @@ describe('inventory consumer under SIGKILL', () => {
         // Freeze both connections to NATS: the event in flight commits (the database is not frozen)
         // and its ack goes nowhere. Once its inbox row is there and the server still waits for the
         // ack, kill both processes.
-        for (const p of proxies) p.freeze();
-        const committedUnacked = await waitFor(
-          'the delivered event committed and not acknowledged',
-          async () => {
-            const info = await consumerInfo();
-            const delivered = info.delivered.stream_seq;
-            if (info.ack_floor.stream_seq >= delivered) return false;
-            const { rows } = await sql<{ n: string }>`
-              SELECT count(*) AS n FROM consumer_inbox WHERE consumer = ${DURABLE} AND stream_seq = ${delivered}`.execute(
-              inventory.db,
-            );
-            return Number(rows[0]?.n) === 1;
-          },
-          4000,
-        ).catch(() => false);
+        // A freeze that lands between an ack and the next delivery holds that delivery in the proxy:
+        // nothing is in flight to commit. Then let the traffic through and freeze again (up to four
+        // times; one CI run missed all three afterCommit kills with a single try each).
+        let committedUnacked = false;
+        for (let attempt = 0; attempt < 4 && !committedUnacked; attempt++) {
+          if (attempt > 0) {
+            for (const p of proxies) p.pass();
+            await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+          }
+          for (const p of proxies) p.freeze();
+          committedUnacked = await waitFor(
+            'the delivered event committed and not acknowledged',
+            async () => {
+              const info = await consumerInfo();
+              const delivered = info.delivered.stream_seq;
+              if (info.ack_floor.stream_seq >= delivered) return false;
+              const { rows } = await sql<{ n: string }>`
+                SELECT count(*) AS n FROM consumer_inbox WHERE consumer = ${DURABLE} AND stream_seq = ${delivered}`.execute(
+                inventory.db,
+              );
+              return Number(rows[0]?.n) === 1;
+            },
+            2500,
+          ).catch(() => false);
+        }
         if (committedUnacked) hits.afterCommit++;
         await Promise.all([kill(0), kill(1)]);
         for (const p of proxies) {
