@@ -3,11 +3,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Db, outboxBacklog } from '@orders/db';
 import {
+  adminQuery,
   type NatsServer,
   REPO_ROOT,
   type ServiceOnPort,
   startApiProcess,
   startServiceProcess,
+  type TestDatabase,
 } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
@@ -156,6 +158,24 @@ export async function withRelay<T>(
     relay.kill('SIGTERM');
     await relay.exited;
   }
+}
+
+/** The status of the relay's GET /ready (200 ready, 503 not). */
+export async function readyStatus(relay: RelayProcess): Promise<number> {
+  return (await fetch(`${relay.base}/ready`)).status;
+}
+
+/** Cuts the relay off its database: no new connections to it, and the relay's open ones terminated. */
+export async function closeDatabase(tdb: Pick<TestDatabase, 'adminUrl' | 'name'>): Promise<void> {
+  await adminQuery(tdb.adminUrl, [
+    `ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS false`,
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${tdb.name}' AND application_name LIKE '%relay%'`,
+  ]);
+}
+
+/** Takes connections to the database again, after `closeDatabase`. */
+export async function reopenDatabase(tdb: Pick<TestDatabase, 'adminUrl' | 'name'>): Promise<void> {
+  await adminQuery(tdb.adminUrl, [`ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS true`]);
 }
 
 /** The built API as a process, for "orders through the API". */
