@@ -14,6 +14,16 @@ import {
 } from '../src/index.js';
 import { READ_LOG_SQL } from '../src/outbox-log.js';
 
+/** A private copy of migrations/ in a new temporary folder, for a test to edit. */
+async function copyOfMigrations(prefix: string): Promise<string> {
+  const copy = await mkdtemp(path.join(tmpdir(), prefix));
+  await cp(DEFAULT_MIGRATIONS_DIR, copy, { recursive: true });
+  return copy;
+}
+
+const removeFolders = (...folders: string[]) =>
+  Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+
 // These tests need an empty database (not the migrated template) and a private copy of migrations/.
 let empty: TestDatabase;
 let db: Db;
@@ -22,12 +32,11 @@ let dir: string;
 beforeAll(async () => {
   empty = await createEmptyTestDatabase({ prefix: 'orders_migrate', poolSize: 5 });
   db = empty.db;
-  dir = await mkdtemp(path.join(tmpdir(), 'migrations-'));
-  await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+  dir = await copyOfMigrations('migrations-');
 });
 afterAll(async () => {
   await empty.drop();
-  await rm(dir, { recursive: true, force: true });
+  await removeFolders(dir);
 });
 
 describe('migrateToLatest', () => {
@@ -115,15 +124,13 @@ describe('migrateToLatest with several sources (a consumer database)', () => {
   beforeAll(async () => {
     svc = await createEmptyTestDatabase({ prefix: 'orders_migrate_sources', poolSize: 2 });
     svcDb = svc.db;
-    outboxDir = await mkdtemp(path.join(tmpdir(), 'outbox-migrations-'));
-    await cp(DEFAULT_MIGRATIONS_DIR, outboxDir, { recursive: true });
+    outboxDir = await copyOfMigrations('outbox-migrations-');
     ownDir = await mkdtemp(path.join(tmpdir(), 'own-migrations-'));
     await writeFile(path.join(ownDir, '0001_things.sql'), 'CREATE TABLE things (id int PRIMARY KEY);');
   });
   afterAll(async () => {
     await svc.drop();
-    await rm(outboxDir, { recursive: true, force: true });
-    await rm(ownDir, { recursive: true, force: true });
+    await removeFolders(outboxDir, ownDir);
   });
 
   it('takes the outbox files alone, its own namespaced, is a no-op the second time, and takes a later outbox migration', async () => {
