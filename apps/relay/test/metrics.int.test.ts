@@ -1,4 +1,3 @@
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   closeDatabase,
@@ -9,17 +8,14 @@ import {
   waitFor,
   withRelay,
 } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
 // The relay's backlog gauges while its database is gone: the built relay against a real PostgreSQL
 // that stops accepting its connections, scraped over HTTP as Prometheus would.
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-afterAll(async () => {
-  await reopenDatabase(tdb);
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats } = await relayTestServers();
+// Before the servers close (afterAll hooks run last registered first).
+afterAll(() => reopenDatabase(tdb));
 
 describe('/metrics while the database is down', () => {
   it('drops the backlog series (no stale numbers), reports outbox_backlog_up 0, and brings them back', async () => {

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, startNatsServer } from '@orders/testkit';
 import { sql } from 'kysely';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   closeDatabase,
   createOrders,
@@ -19,13 +18,9 @@ import {
   waitFor,
   withRelay,
 } from './helpers.js';
+import { relayTestServers } from './servers.js';
 
-const tdb = await createTestDatabase();
-const nats = await startNatsServer();
-afterAll(async () => {
-  await nats.dispose();
-  await tdb.drop();
-});
+const { tdb, nats } = await relayTestServers();
 
 describe('NATS outage', () => {
   it('keeps taking orders while NATS is down, then delivers all 500 exactly once, each partition in log order', async () => {
