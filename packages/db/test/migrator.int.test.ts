@@ -118,12 +118,10 @@ describe('migrateToLatest', () => {
 
 describe('migrateToLatest with several sources (a consumer database)', () => {
   let svc: TestDatabase;
-  let svcDb: Db;
   let outboxDir: string;
   let ownDir: string;
   beforeAll(async () => {
     svc = await createEmptyTestDatabase({ prefix: 'orders_migrate_sources', poolSize: 2 });
-    svcDb = svc.db;
     outboxDir = await copyOfMigrations('outbox-migrations-');
     ownDir = await mkdtemp(path.join(tmpdir(), 'own-migrations-'));
     await writeFile(path.join(ownDir, '0001_things.sql'), 'CREATE TABLE things (id int PRIMARY KEY);');
@@ -138,17 +136,17 @@ describe('migrateToLatest with several sources (a consumer database)', () => {
       { ...OUTBOX_MIGRATIONS, dir: outboxDir },
       { dir: ownDir, namespace: 'svc' },
     ];
-    const first = await migrateToLatest(svcDb, { sources: sources() });
+    const first = await migrateToLatest(svc.db, { sources: sources() });
     expect(first.applied.at(-1)).toBe('svc/0001_things');
     expect(first.applied.filter((n) => !n.includes('outbox') && n !== 'svc/0001_things')).toEqual([]);
     const { rows } = await sql<{ orders: string | null; outbox: string | null; cursors: string | null }>`
       SELECT to_regclass('orders')::text AS orders, to_regclass('outbox')::text AS outbox,
-             to_regclass('outbox_cursors')::text AS cursors`.execute(svcDb);
+             to_regclass('outbox_cursors')::text AS cursors`.execute(svc.db);
     // What the relay reads is there; the orders' own tables are not.
     expect(rows[0]).toEqual({ orders: null, outbox: 'outbox', cursors: 'outbox_cursors' });
-    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual([]);
+    expect((await migrateToLatest(svc.db, { sources: sources() })).applied).toEqual([]);
     // A new outbox migration sorts before the applied `svc/...` names; it is applied all the same.
     await writeFile(path.join(outboxDir, '0099_outbox_later.sql'), 'CREATE TABLE outbox_later (id int);');
-    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual(['0099_outbox_later']);
+    expect((await migrateToLatest(svc.db, { sources: sources() })).applied).toEqual(['0099_outbox_later']);
   });
 });
