@@ -3,8 +3,8 @@ import path from 'node:path';
 import {
   createTestDatabaseFrom,
   REPO_ROOT,
-  type ServiceProcess,
-  startServerProcess,
+  type ServiceOnPort,
+  startServiceProcess,
   type TestDatabaseOf,
 } from '@orders/testkit';
 import { inventoryMigrationSources } from '../src/migrations.js';
@@ -20,42 +20,20 @@ export function createInventoryDatabase(): Promise<TestDatabaseOf<InventoryDatab
   return createTestDatabaseFrom<InventoryDatabase>(inventoryMigrationSources(), { prefix: 'inventory_test' });
 }
 
-export interface InventoryProcess extends ServiceProcess {
-  readonly port: number;
-  readonly base: string;
-  /** A counter or gauge without labels, from /metrics. */
-  metric(name: string): Promise<number>;
-}
+export type InventoryProcess = ServiceOnPort;
 
 /** Starts the built service as `node apps/inventory/dist/main.js` and waits for it to consume. */
-export async function startInventory(
+export function startInventory(
   databaseUrl: string,
   natsUrl: string,
   env: Record<string, string> = {},
 ): Promise<InventoryProcess> {
-  const { proc, port } = await startServerProcess(
+  return startServiceProcess(
     INVENTORY_ENTRY,
-    (port) => ({
-      INVENTORY_DATABASE_URL: databaseUrl,
-      NATS_URL: natsUrl,
-      INVENTORY_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      ...env,
-    }),
-    (p) => p.waitForLine(/"msg":"consuming"/),
+    'INVENTORY_PORT',
+    { INVENTORY_DATABASE_URL: databaseUrl, NATS_URL: natsUrl, ...env },
+    /"msg":"consuming"/,
   );
-  const base = `http://127.0.0.1:${port}`;
-  return {
-    ...proc,
-    port,
-    base,
-    async metric(name: string) {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-      return line ? Number(line.split(' ')[1]) : Number.NaN;
-    },
-  };
 }
 
 export async function putStock(base: string, sku: string, qty: number): Promise<Response> {

@@ -3,12 +3,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Db, outboxBacklog } from '@orders/db';
 import {
-  metricValue,
+  adminQuery,
   type NatsServer,
   REPO_ROOT,
-  type ServiceProcess,
+  type ServiceOnPort,
   startApiProcess,
-  startServerProcess,
+  startServiceProcess,
+  type TestDatabase,
 } from '@orders/testkit';
 import { sql } from 'kysely';
 import { connect, type JsMsg, type NatsConnection } from 'nats';
@@ -18,37 +19,20 @@ if (!existsSync(path.join(REPO_ROOT, RELAY_ENTRY))) {
   throw new Error(`${RELAY_ENTRY} is missing: run \`pnpm build\` first (pnpm test does)`);
 }
 
-export interface RelayProcess extends ServiceProcess {
-  readonly port: number;
-  metric(name: string): Promise<number>;
-}
+export type RelayProcess = ServiceOnPort;
 
 /** Starts the built relay as `node apps/relay/dist/main.js` (so a signal reaches the relay itself). */
-export async function startRelay(
+export function startRelay(
   databaseUrl: string,
   nats: NatsServer,
   env: Record<string, string> = {},
 ): Promise<RelayProcess> {
-  const { proc, port } = await startServerProcess(
+  return startServiceProcess(
     RELAY_ENTRY,
-    (port) => ({
-      DATABASE_URL: databaseUrl,
-      NATS_URL: nats.url,
-      RELAY_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      ...env,
-    }),
-    (proc) => proc.waitForLine(/"msg":"relay started"/),
+    'RELAY_PORT',
+    { DATABASE_URL: databaseUrl, NATS_URL: nats.url, ...env },
+    /"msg":"relay started"/,
   );
-  return {
-    ...proc,
-    port,
-    async metric(name: string) {
-      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return metricValue(text, name) ?? Number.NaN;
-    },
-  };
 }
 
 export async function waitFor<T>(
@@ -174,6 +158,24 @@ export async function withRelay<T>(
     relay.kill('SIGTERM');
     await relay.exited;
   }
+}
+
+/** The status of the relay's GET /ready (200 ready, 503 not). */
+export async function readyStatus(relay: RelayProcess): Promise<number> {
+  return (await fetch(`${relay.base}/ready`)).status;
+}
+
+/** Cuts the relay off its database: no new connections to it, and the relay's open ones terminated. */
+export async function closeDatabase(tdb: Pick<TestDatabase, 'adminUrl' | 'name'>): Promise<void> {
+  await adminQuery(tdb.adminUrl, [
+    `ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS false`,
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${tdb.name}' AND application_name LIKE '%relay%'`,
+  ]);
+}
+
+/** Takes connections to the database again, after `closeDatabase`. */
+export async function reopenDatabase(tdb: Pick<TestDatabase, 'adminUrl' | 'name'>): Promise<void> {
+  await adminQuery(tdb.adminUrl, [`ALTER DATABASE "${tdb.name}" ALLOW_CONNECTIONS true`]);
 }
 
 /** The built API as a process, for "orders through the API". */

@@ -45,17 +45,19 @@ describe('runReplayLoop', () => {
       ids.length,
     );
     const lines: string[] = [];
-    const options = { db: tdb.db, job, backoffMaxMs: 100, say: (l: string) => lines.push(l) };
+    const options = {
+      db: tdb.db,
+      job,
+      retries: 2,
+      backoffMaxMs: 100,
+      signal: new AbortController().signal,
+      say: (l: string) => lines.push(l),
+    };
 
     // NATS down from the first chunk: two retries, then the loop stops with nothing checkpointed.
     const first = await readyLink(stream);
     await nats.stop();
-    const down = await runReplayLoop({
-      ...options,
-      publisher: first,
-      retries: 2,
-      signal: new AbortController().signal,
-    });
+    const down = await runReplayLoop({ ...options, publisher: first });
     await first.stop();
     expect(down.finished).toBe(false);
     expect(down.gaveUp).toMatch(/^NATS did not take the chunk after seq 0 \(500 events\) in 3 attempt\(s\)/);
@@ -68,12 +70,7 @@ describe('runReplayLoop', () => {
     // NATS back: the same job from its checkpoint sends every row once.
     await nats.start();
     const second = await readyLink(stream);
-    const up = await runReplayLoop({
-      ...options,
-      publisher: second,
-      retries: 2,
-      signal: new AbortController().signal,
-    });
+    const up = await runReplayLoop({ ...options, publisher: second });
     await second.stop();
     expect(up).toMatchObject({ finished: true, sent: 1200, stored: 1200, duplicates: 0, failedCount: 0 });
     expect(exactlyOnce(await readStream(nc, stream), ids)).toEqual({

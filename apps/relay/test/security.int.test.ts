@@ -1,10 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createTestCertificates, createTestDatabase, startNatsServer } from '@orders/testkit';
+import {
+  createTestCertificates,
+  createTestDatabase,
+  type NatsServer,
+  startNatsServer,
+} from '@orders/testkit';
 import { sql } from 'kysely';
 import { nkeys } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { insertBacklog, startRelay, unreadIds, waitFor } from './helpers.js';
+import { insertBacklog, type RelayProcess, unreadIds, waitFor, withRelay } from './helpers.js';
 
 // The relay's NATS security options against real nats-servers: TLS with a private CA, mutual TLS,
 // nkey authentication. Secrets (the nkey seed) never appear in its output.
@@ -16,55 +21,66 @@ afterAll(async () => {
   await tdb.drop();
 });
 
-/** Starts a nats-server with the given options and a relay against it; resolves once the relay is ready. */
-async function relayGetsReady(
-  env: Record<string, string>,
+/**
+ * Starts a nats-server with `natsArgs` and the relay against it (at `url(port)` when given), runs
+ * `until` with both, then stops the relay (SIGTERM, waiting for its exit) and the server.
+ */
+async function withServerAndRelay<T>(
   natsArgs: string[],
+  env: Record<string, string>,
+  until: (relay: RelayProcess, nats: NatsServer) => Promise<T>,
   url?: (port: number) => string,
-) {
+): Promise<T> {
   const nats = await startNatsServer({ args: natsArgs });
-  const relay = await startRelay(tdb.url, url ? { ...nats, url: url(nats.port) } : nats, {
-    NATS_STREAM: `sec${Math.random().toString(36).slice(2, 8)}`,
-    ...env,
-  });
   try {
-    await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${relay.port}/ready`)).ok, 15_000);
-    return relay;
+    return await withRelay(tdb.url, url ? { ...nats, url: url(nats.port) } : nats, env, (relay) =>
+      until(relay, nats),
+    );
   } finally {
-    relay.kill('SIGTERM');
-    await relay.exited;
     await nats.dispose();
   }
 }
+
+const tlsUrl = (port: number) => `tls://127.0.0.1:${port}`;
+
+/** A nats-server with the given options and a relay against it; resolves once the relay was ready. */
+function relayGetsReady(env: Record<string, string>, natsArgs: string[], url?: (port: number) => string) {
+  return withServerAndRelay(
+    natsArgs,
+    { NATS_STREAM: `sec${Math.random().toString(36).slice(2, 8)}`, ...env },
+    async (relay) => {
+      await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${relay.port}/ready`)).ok, 15_000);
+      return relay;
+    },
+    url,
+  );
+}
+
+/** Waits for the relay to say NATS is unreachable. */
+const unreachable = (relay: RelayProcess) => relay.waitForLine(/"msg":"nats unreachable"/, 10_000);
 
 describe('NATS security options', () => {
   it('TLS with a private CA (NATS_TLS_CA_FILE)', async () => {
     const relay = await relayGetsReady(
       { NATS_TLS_CA_FILE: certs.caFile },
       ['--tls', '--tlscert', certs.serverCertFile, '--tlskey', certs.serverKeyFile],
-      (port) => `tls://127.0.0.1:${port}`,
+      tlsUrl,
     );
     expect(relay.lines.some((l) => l.includes('"msg":"nats connected"'))).toBe(true);
   });
 
   it('without the CA, an untrusted server certificate keeps the relay not ready (and running), never connected', async () => {
-    const nats = await startNatsServer({
-      args: ['--tls', '--tlscert', certs.serverCertFile, '--tlskey', certs.serverKeyFile],
-    });
-    const relay = await startRelay(
-      tdb.url,
-      { ...nats, url: `tls://127.0.0.1:${nats.port}` },
+    const serverArgs = ['--tls', '--tlscert', certs.serverCertFile, '--tlskey', certs.serverKeyFile];
+    await withServerAndRelay(
+      serverArgs,
       { NATS_TLS: 'true' },
+      async (relay) => {
+        await unreachable(relay);
+        expect((await fetch(`http://127.0.0.1:${relay.port}/ready`)).status).toBe(503);
+        expect(relay.alive()).toBe(true);
+      },
+      tlsUrl,
     );
-    try {
-      await relay.waitForLine(/"msg":"nats unreachable"/, 10_000);
-      expect((await fetch(`http://127.0.0.1:${relay.port}/ready`)).status).toBe(503);
-      expect(relay.alive()).toBe(true);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-      await nats.dispose();
-    }
   });
 
   it('mutual TLS: the server requires a client certificate (NATS_TLS_CERT_FILE/KEY_FILE)', async () => {
@@ -84,23 +100,18 @@ describe('NATS security options', () => {
         NATS_TLS_KEY_FILE: certs.clientKeyFile,
       },
       serverArgs,
-      (port) => `tls://127.0.0.1:${port}`,
+      tlsUrl,
     );
     // Without the client certificate the handshake fails.
-    const nats = await startNatsServer({ args: serverArgs });
-    const relay = await startRelay(
-      tdb.url,
-      { ...nats, url: `tls://127.0.0.1:${nats.port}` },
+    await withServerAndRelay(
+      serverArgs,
       { NATS_TLS_CA_FILE: certs.caFile },
+      async (relay) => {
+        await unreachable(relay);
+        expect((await fetch(`http://127.0.0.1:${relay.port}/ready`)).status).toBe(503);
+      },
+      tlsUrl,
     );
-    try {
-      await relay.waitForLine(/"msg":"nats unreachable"/, 10_000);
-      expect((await fetch(`http://127.0.0.1:${relay.port}/ready`)).status).toBe(503);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-      await nats.dispose();
-    }
   });
 
   it('nkey authentication from a seed file; the seed is never logged', async () => {
@@ -113,17 +124,11 @@ describe('NATS security options', () => {
     const relay = await relayGetsReady({ NATS_NKEY_SEED_FILE: seedFile, LOG_LEVEL: 'debug' }, ['-c', conf]);
     expect([...relay.lines, ...relay.stderr].join('\n')).not.toContain(seed);
     // A wrong key is refused by the server: not ready, the seed still not logged.
-    const nats = await startNatsServer({ args: ['-c', conf] });
     const other = new TextDecoder().decode(nkeys.createUser().getSeed());
-    const refused = await startRelay(tdb.url, nats, { NATS_NKEY_SEED: other, LOG_LEVEL: 'debug' });
-    try {
-      await refused.waitForLine(/"msg":"nats unreachable"/, 10_000);
+    await withServerAndRelay(['-c', conf], { NATS_NKEY_SEED: other, LOG_LEVEL: 'debug' }, async (refused) => {
+      await unreachable(refused);
       expect([...refused.lines, ...refused.stderr].join('\n')).not.toContain(other);
-    } finally {
-      refused.kill('SIGTERM');
-      await refused.exited;
-      await nats.dispose();
-    }
+    });
   });
 
   it('a refused PubAck subscription is logged, makes /ready 503 with the reason, fails publishes as transient, and recovers', async () => {
@@ -131,13 +136,8 @@ describe('NATS security options', () => {
     // its subscriptions on the reload (the PubAck inbox among them) and refuses new ones.
     const conf = path.join(certs.dir, 'inbox.conf');
     await writeFile(conf, 'authorization { users = [ { user: relay, password: relay-pw } ] }\n');
-    const nats = await startNatsServer({ args: ['-c', conf] });
-    // A reloaded file must enable JetStream itself: nats-server 2.9 turns it off otherwise (-js alone).
-    const users = (relayPermissions: string) =>
-      `jetstream { store_dir: "${nats.storeDir}" }\n` +
-      `authorization { users = [ { user: relay, password: relay-pw${relayPermissions} } ] }\n`;
     const stream = `inbox${Math.random().toString(36).slice(2, 8)}`;
-    const relay = await startRelay(tdb.url, nats, {
+    const env = {
       NATS_STREAM: stream,
       NATS_USER: 'relay',
       NATS_PASSWORD: 'relay-pw',
@@ -145,10 +145,6 @@ describe('NATS security options', () => {
       RELAY_PUBLISH_TIMEOUT_MS: '10000',
       RELAY_BACKOFF_MAX_MS: '300',
       RELAY_LEASE_MS: '60000',
-    });
-    const ready = async () => {
-      const res = await fetch(`http://127.0.0.1:${relay.port}/ready`);
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const failuresCounted = async (ids: readonly string[]) =>
       (
@@ -156,7 +152,15 @@ describe('NATS security options', () => {
           n: number;
         }>`SELECT count(*)::int AS n FROM outbox_failures WHERE id = ANY(${ids}::uuid[])`.execute(tdb.db)
       ).rows[0]?.n;
-    try {
+    await withServerAndRelay(['-c', conf], env, async (relay, nats) => {
+      // A reloaded file must enable JetStream itself: nats-server 2.9 turns it off otherwise (-js alone).
+      const users = (relayPermissions: string) =>
+        `jetstream { store_dir: "${nats.storeDir}" }\n` +
+        `authorization { users = [ { user: relay, password: relay-pw${relayPermissions} } ] }\n`;
+      const ready = async () => {
+        const res = await fetch(`http://127.0.0.1:${relay.port}/ready`);
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
       await waitFor('ready', async () => (await ready()).status === 200, 15_000);
       await writeFile(conf, users(', permissions: { subscribe: { deny: ["_INBOX.>"] } }'));
       await nats.reload();
@@ -192,11 +196,7 @@ describe('NATS security options', () => {
       await waitFor('ready again', async () => (await ready()).status === 200, 10_000);
       await waitFor('the rows published', async () => (await unreadIds(tdb.db, ids)).length === 0, 15_000);
       expect(relay.alive()).toBe(true);
-    } finally {
-      relay.kill('SIGTERM');
-      await relay.exited;
-      await nats.dispose();
-    }
+    });
   });
 
   it('refuses a malformed seed or half a client certificate at start, naming the variable', async () => {

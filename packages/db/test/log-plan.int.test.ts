@@ -77,40 +77,21 @@ async function explainRead(
   try {
     await c.query(`SET plan_cache_mode = ${planCacheMode}`);
     await c.query(`PREPARE read_log AS ${READ_LOG_SQL}`);
+    /** The same value for every partition. */
+    const each = (value: string | null, type: string) =>
+      array(
+        c,
+        PARTITIONS.map(() => value),
+        type,
+      );
     const args = [
       array(c, PARTITIONS, 'int[]'),
-      array(
-        c,
-        PARTITIONS.map(() => from.snapshot),
-        'text[]',
-      ),
-      array(
-        c,
-        PARTITIONS.map(() => from.target),
-        'text[]',
-      ),
-      array(
-        c,
-        PARTITIONS.map(() => from.afterXid),
-        'text[]',
-      ),
-      array(
-        c,
-        PARTITIONS.map(() => from.afterSeq),
-        'bigint[]',
-      ),
-      ...[0, 1, 2].map(() =>
-        array(
-          c,
-          PARTITIONS.map(() => null),
-          'text[]',
-        ),
-      ),
-      array(
-        c,
-        PARTITIONS.map(() => null),
-        'bigint[]',
-      ),
+      each(from.snapshot, 'text[]'),
+      each(from.target, 'text[]'),
+      each(from.afterXid, 'text[]'),
+      each(from.afterSeq, 'bigint[]'),
+      ...[0, 1, 2].map(() => each(null, 'text[]')),
+      each(null, 'bigint[]'),
       String(LIMIT),
     ];
     const { rows } = await c.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(

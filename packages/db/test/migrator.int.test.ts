@@ -14,6 +14,16 @@ import {
 } from '../src/index.js';
 import { READ_LOG_SQL } from '../src/outbox-log.js';
 
+/** A private copy of migrations/ in a new temporary folder, for a test to edit. */
+async function copyOfMigrations(prefix: string): Promise<string> {
+  const copy = await mkdtemp(path.join(tmpdir(), prefix));
+  await cp(DEFAULT_MIGRATIONS_DIR, copy, { recursive: true });
+  return copy;
+}
+
+const removeFolders = (...folders: string[]) =>
+  Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+
 // These tests need an empty database (not the migrated template) and a private copy of migrations/.
 let empty: TestDatabase;
 let db: Db;
@@ -22,12 +32,11 @@ let dir: string;
 beforeAll(async () => {
   empty = await createEmptyTestDatabase({ prefix: 'orders_migrate', poolSize: 5 });
   db = empty.db;
-  dir = await mkdtemp(path.join(tmpdir(), 'migrations-'));
-  await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+  dir = await copyOfMigrations('migrations-');
 });
 afterAll(async () => {
   await empty.drop();
-  await rm(dir, { recursive: true, force: true });
+  await removeFolders(dir);
 });
 
 describe('migrateToLatest', () => {
@@ -109,21 +118,17 @@ describe('migrateToLatest', () => {
 
 describe('migrateToLatest with several sources (a consumer database)', () => {
   let svc: TestDatabase;
-  let svcDb: Db;
   let outboxDir: string;
   let ownDir: string;
   beforeAll(async () => {
     svc = await createEmptyTestDatabase({ prefix: 'orders_migrate_sources', poolSize: 2 });
-    svcDb = svc.db;
-    outboxDir = await mkdtemp(path.join(tmpdir(), 'outbox-migrations-'));
-    await cp(DEFAULT_MIGRATIONS_DIR, outboxDir, { recursive: true });
+    outboxDir = await copyOfMigrations('outbox-migrations-');
     ownDir = await mkdtemp(path.join(tmpdir(), 'own-migrations-'));
     await writeFile(path.join(ownDir, '0001_things.sql'), 'CREATE TABLE things (id int PRIMARY KEY);');
   });
   afterAll(async () => {
     await svc.drop();
-    await rm(outboxDir, { recursive: true, force: true });
-    await rm(ownDir, { recursive: true, force: true });
+    await removeFolders(outboxDir, ownDir);
   });
 
   it('takes the outbox files alone, its own namespaced, is a no-op the second time, and takes a later outbox migration', async () => {
@@ -131,17 +136,17 @@ describe('migrateToLatest with several sources (a consumer database)', () => {
       { ...OUTBOX_MIGRATIONS, dir: outboxDir },
       { dir: ownDir, namespace: 'svc' },
     ];
-    const first = await migrateToLatest(svcDb, { sources: sources() });
+    const first = await migrateToLatest(svc.db, { sources: sources() });
     expect(first.applied.at(-1)).toBe('svc/0001_things');
     expect(first.applied.filter((n) => !n.includes('outbox') && n !== 'svc/0001_things')).toEqual([]);
     const { rows } = await sql<{ orders: string | null; outbox: string | null; cursors: string | null }>`
       SELECT to_regclass('orders')::text AS orders, to_regclass('outbox')::text AS outbox,
-             to_regclass('outbox_cursors')::text AS cursors`.execute(svcDb);
+             to_regclass('outbox_cursors')::text AS cursors`.execute(svc.db);
     // What the relay reads is there; the orders' own tables are not.
     expect(rows[0]).toEqual({ orders: null, outbox: 'outbox', cursors: 'outbox_cursors' });
-    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual([]);
+    expect((await migrateToLatest(svc.db, { sources: sources() })).applied).toEqual([]);
     // A new outbox migration sorts before the applied `svc/...` names; it is applied all the same.
     await writeFile(path.join(outboxDir, '0099_outbox_later.sql'), 'CREATE TABLE outbox_later (id int);');
-    expect((await migrateToLatest(svcDb, { sources: sources() })).applied).toEqual(['0099_outbox_later']);
+    expect((await migrateToLatest(svc.db, { sources: sources() })).applied).toEqual(['0099_outbox_later']);
   });
 });

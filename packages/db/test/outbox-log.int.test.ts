@@ -78,12 +78,24 @@ async function client(url = tdb.url): Promise<pg.Client> {
   return c;
 }
 
+/**
+ * Runs `body` in a transaction begun on a connection of its own to the test database; the body ends
+ * the transaction, and the connection is closed after, whatever happened.
+ */
+async function inTransaction<T>(body: (open: pg.Client) => Promise<T>): Promise<T> {
+  const open = await client();
+  try {
+    await open.query('BEGIN');
+    return await body(open);
+  } finally {
+    await open.end();
+  }
+}
+
 describe('the outbox log read', () => {
   it('returns a row once its transaction commits, never before, never twice', async () => {
     const r = await reader(tdb.db);
-    const open = await client();
-    try {
-      await open.query('BEGIN');
+    await inTransaction(async (open) => {
       const late = await insertRows(open, 3);
       const early = await insertRows(tdb.db, 2);
       // The open transaction's rows exist but are not committed: only the committed ones come back.
@@ -93,23 +105,17 @@ describe('the outbox log read', () => {
       // It committed after the rows read before: it comes next, and once.
       expect((await r.drain()).sort()).toEqual([...late].sort());
       expect(await r.drain()).toEqual([]);
-    } finally {
-      await open.end();
-    }
+    });
   });
 
   it('a transaction that rolls back leaves nothing to read and holds nothing back', async () => {
     const r = await reader(tdb.db);
-    const open = await client();
-    try {
-      await open.query('BEGIN');
+    await inTransaction(async (open) => {
       await insertRows(open, 2);
       const committed = await insertRows(tdb.db, 2);
       await open.query('ROLLBACK');
       expect((await r.drain()).sort()).toEqual([...committed].sort());
-    } finally {
-      await open.end();
-    }
+    });
   });
 
   it('a long write transaction in another database of the server delays no row of this one', async () => {
@@ -138,9 +144,7 @@ describe('the outbox log read', () => {
 
   it('a long transaction of this database delays only its own rows', async () => {
     const r = await reader(tdb.db);
-    const open = await client();
-    try {
-      await open.query('BEGIN');
+    await inTransaction(async (open) => {
       const held = await insertRows(open, 1);
       const around: string[] = [];
       for (let i = 0; i < 5; i++) {
@@ -150,9 +154,7 @@ describe('the outbox log read', () => {
       }
       await open.query('COMMIT');
       expect(await r.drain()).toEqual(held);
-    } finally {
-      await open.end();
-    }
+    });
   });
 
   it('reads a window in batches as one fixed set in (xid, seq) order; later commits wait for the next', async () => {
@@ -235,29 +237,25 @@ describe('the outbox log read', () => {
     const snap = async () =>
       (await sql<{ s: string }>`SELECT pg_current_snapshot()::text AS s`.execute(tdb.db)).rows[0]?.s ?? '';
     const s0 = await snap();
-    const late = await client();
-    try {
-      await late.query('BEGIN');
+    await inTransaction(async (late) => {
       await late.query('SELECT pg_current_xact_id()'); // T: started after s0, its xid below U's
       const [u] = await insertRows(tdb.db, 1, aggregate);
       const target = await snap(); // T is in progress here
       await insertRows(late, 1, aggregate);
       await late.query('COMMIT');
       const { rows } = await sql<{ partition: number; xid: string; seq: string }>`
-        SELECT partition, xid::text, seq::text FROM outbox WHERE id = ${u}`.execute(tdb.db);
+          SELECT partition, xid::text, seq::text FROM outbox WHERE id = ${u}`.execute(tdb.db);
       const row = rows[0];
       if (!row) throw new Error('no row');
       // The cursor as a relay leaves it after a full batch that ended on U's row.
       await sql`
-        INSERT INTO outbox_cursors (partition, acked_snapshot, acked_target, acked_after_xid, acked_after_seq, written_by)
-        VALUES (${row.partition}, ${s0}::pg_snapshot, ${target}::pg_snapshot, ${row.xid}::xid8, ${row.seq}, 'test')`.execute(
+          INSERT INTO outbox_cursors (partition, acked_snapshot, acked_target, acked_after_xid, acked_after_seq, written_by)
+          VALUES (${row.partition}, ${s0}::pg_snapshot, ${target}::pg_snapshot, ${row.xid}::xid8, ${row.seq}, 'test')`.execute(
         tdb.db,
       );
       const backlog = await outboxBacklog(tdb.db);
       expect(backlog.partitions.find((p) => p.partition === row.partition)?.pending).toBe(1);
-    } finally {
-      await late.end();
-    }
+    });
   });
 
   function event(orderId: string, type: string, from: string, to = from) {

@@ -50,7 +50,9 @@ export {
   answersHttp,
   healthOk,
   type ServerProcess,
+  type ServiceOnPort,
   startApiProcess,
   startServerProcess,
+  startServiceProcess,
 } from './server-process.js';
 export { createMigratedTemplate } from './template.js';

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { metricValue } from './metrics-text.js';
 import { startOnReservedPort } from './ports.js';
 import { type ServiceProcess, startNodeProcess } from './process.js';
 
@@ -46,6 +47,43 @@ export function startServerProcess(
     }
     return { proc, port };
   });
+}
+
+/** A service started by `startServiceProcess`: its process, the port it listens on, and its /metrics. */
+export interface ServiceOnPort extends ServiceProcess {
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`. */
+  readonly base: string;
+  /** One series from /metrics, named as the exposition writes it (see `metricValue`); NaN when absent. */
+  metric(name: string): Promise<number>;
+}
+
+/**
+ * Starts `node <entry>` as `startServerProcess` does, its port in `portVariable`, listening on
+ * 127.0.0.1 and logging at info, with `env` on top; ready once a line of its output matches
+ * `readyLine` (the relay's "relay started", the inventory's "consuming").
+ */
+export async function startServiceProcess(
+  entry: string,
+  portVariable: string,
+  env: Record<string, string>,
+  readyLine: RegExp,
+): Promise<ServiceOnPort> {
+  const { proc, port } = await startServerProcess(
+    entry,
+    (port) => ({ [portVariable]: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env }),
+    (p) => p.waitForLine(readyLine),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    ...proc,
+    port,
+    base,
+    async metric(name: string) {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return metricValue(text, name) ?? Number.NaN;
+    },
+  };
 }
 
 /**
