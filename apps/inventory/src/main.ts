@@ -23,6 +23,7 @@ const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 // Set once NATS first answers; until then the service is alive (/health) but not ready.
 let consumer: Consumer | undefined;
+const metrics = createConsumerMetrics(registry, async () => consumer?.position());
 const retention =
   config.consumer.inboxRetentionMs > 0
     ? startInboxRetention({
@@ -31,6 +32,7 @@ const retention =
         logger,
         retentionMs: config.consumer.inboxRetentionMs,
         intervalMs: config.consumer.pruneIntervalMs,
+        onPruned: (n) => metrics.pruned.inc(n),
       })
     : undefined;
 const consumerReady = {
@@ -96,7 +98,6 @@ nc = await connect({
   ...natsConnectionOptions({ ...config.nats, name: `${config.serviceName}-consumer` }),
   waitOnFirstConnect: true,
 });
-const metrics = createConsumerMetrics(registry, async () => consumer?.position());
 consumer = createConsumer({
   db,
   nats: nc,

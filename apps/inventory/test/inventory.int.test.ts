@@ -201,4 +201,30 @@ describe('inventory service', () => {
     );
     expect(Number(rows[0]?.n)).toBe(5);
   });
+
+  it('prunes inbox rows past INBOX_RETENTION and counts them in consumer_inbox_pruned_total', async () => {
+    // The service consumes stream `orders` (made by the orders relay in the test above, if it ran).
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.info('orders').catch(() => jsm.streams.add({ name: 'orders', subjects: ['orders.>'] }));
+    await sql`
+      INSERT INTO consumer_inbox (consumer, event_id, subject, stream_seq, processed_at)
+      SELECT 'inventory', 'old-' || n, 'orders.order_created', 1000 + n, now() - interval '2 days'
+      FROM generate_series(1, 3) AS n`.execute(inventoryDb.db);
+    const inventory = await startInventory(inventoryDb.url, nats.url, {
+      INBOX_RETENTION: '1d',
+      INBOX_PRUNE_INTERVAL_MS: '1000',
+    });
+    try {
+      await waitFor(
+        'three inbox rows pruned',
+        async () => (await inventory.metric('consumer_inbox_pruned_total')) === 3,
+      );
+      const { rows } = await sql<{ n: string }>`
+        SELECT count(*) AS n FROM consumer_inbox WHERE event_id LIKE 'old-%'`.execute(inventoryDb.db);
+      expect(Number(rows[0]?.n)).toBe(0);
+    } finally {
+      inventory.kill('SIGTERM');
+      await inventory.exited;
+    }
+  });
 });
