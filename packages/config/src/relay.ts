@@ -24,8 +24,9 @@ const relaySchemaFor = (defaultLogLevel: LogLevel) =>
       NATS_STREAM_REPLICAS: positiveInt.max(5).default(1),
       RELAY_PORT: port.default(8002),
       HOST: z.string().min(1).default('0.0.0.0'),
-      // 2,000, not 500: drains of 100,000 rows ran ~1.3x faster (28.5-30.8k vs 20.7-25.8k events/s;
-      // per event nats-server 17.7-21 vs 20.6-24 µs, PostgreSQL 6.1-6.7 vs 9.2-12.9 µs; 4,000 no better).
+      // 2,000, not 500: PostgreSQL does 6.0-6.9 instead of 9.1-10.3 µs per event, and a drain of 100,000
+      // rows from the first publish runs at 26.2-30.5k instead of 21.5-27.4k events/s (4 alternating runs
+      // each on a quiet machine; ~1.3x when the machine was loaded); 4,000 was no better.
       // Batches are only as large as what has committed, so a steady load's latency is unchanged.
       RELAY_BATCH_SIZE: positiveInt.max(10_000).default(2000),
       RELAY_POLL_INTERVAL_MS: positiveInt.default(1000),
