@@ -131,7 +131,7 @@ export function createRelayMetrics(db: Db) {
     }),
     commitToAck: new Histogram({
       name: 'outbox_commit_to_ack_seconds',
-      help: "From the row's created_at to its PubAck.",
+      help: "From the row's created_at to the PubAck that completed its batch.",
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),

@@ -87,11 +87,19 @@ describe('per-order ordering', () => {
         .filter((m) => (JSON.parse(m.data) as { order_id: string }).order_id === ids[0])
         .map((m) => JSON.parse(m.data) as { event_type: string; to?: string });
       expect(sample.map((e) => e.to ?? e.event_type)).toEqual(['order_created', ...STEPS]);
-      const perRelay = await Promise.all(relays.map((r) => r.metric('outbox_published_total')));
       // Every relay took part while the orders were live (relays share the partitions within a
-      // second); on the backlog, more than one did, and together they published all of it.
+      // second). The backlog (4,000 events) may be drained by the first relay to claim before it
+      // gives partitions back (a relay drains it in about 0.1 s, a rebalance runs every 0.25 s), so
+      // what is checked there is that the three come to share the partitions.
       for (const n of published) expect(n).toBeGreaterThan(0);
-      expect(perRelay.filter((n) => n > 0).length).toBeGreaterThan(1);
+      await waitFor(
+        'each relay holding partitions',
+        async () =>
+          (await Promise.all(relays.map((r) => r.metric('outbox_relay_partitions_held')))).every(
+            (n) => n > 0,
+          ),
+        20_000,
+      );
     } finally {
       await Promise.all([stopRelays(relays), api.stop()]);
     }

@@ -2,12 +2,14 @@ import { startNatsServer } from '@orders/testkit';
 import { headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AckReceiver,
   JetStreamRefusedError,
   NoRespondersError,
   PubAckInbox,
   PubAckTimeoutError,
+  type PublishAck,
 } from '../src/pub-acks.js';
-import { natsClient, readStream } from './helpers.js';
+import { natsClient, readStream, waitFor } from './helpers.js';
 
 // PubAckInbox against a real nats-server: every answer JetStream can give to a publish.
 
@@ -47,6 +49,35 @@ describe('PubAckInbox', () => {
       // Each message carries the id it was sent with, once.
       const stored = await readStream(nc, 'acks');
       expect(stored.map((m) => m.msgId)).toEqual(ids);
+      expect(inbox.waiting).toBe(0);
+    } finally {
+      inbox.close(new Error('done'));
+    }
+  });
+
+  it('send: one receiver gets each index once, PubAcks and failures of one batch alike', async () => {
+    await (await nc.jetstreamManager()).streams.add({ name: 'batch', subjects: ['batch.>'] });
+    const inbox = new PubAckInbox(nc, 5000);
+    try {
+      const outcomes = new Map<number, PublishAck | Error>();
+      let repeated = 0;
+      const receiver: AckReceiver = {
+        settled(index, outcome) {
+          if (outcomes.has(index)) repeated++;
+          outcomes.set(index, outcome);
+        },
+      };
+      // Indexes 0-98 to the stream, 99 to a subject nothing captures.
+      for (let i = 0; i < 100; i++) {
+        const subject = i === 99 ? 'nowhere.created' : 'batch.created';
+        inbox.send(subject, encoder.encode(`{"i":${i}}`), withId(`b-${i}`), receiver, i);
+      }
+      await waitFor('every outcome', async () => outcomes.size === 100, 10_000, 10);
+      expect(repeated).toBe(0);
+      expect(outcomes.get(99)).toBeInstanceOf(NoRespondersError);
+      const acks = [...outcomes].filter(([i]) => i < 99).map(([, a]) => a as PublishAck);
+      expect(acks.every((a) => a.stream === 'batch' && !a.duplicate)).toBe(true);
+      expect(new Set(acks.map((a) => a.seq)).size).toBe(99);
       expect(inbox.waiting).toBe(0);
     } finally {
       inbox.close(new Error('done'));

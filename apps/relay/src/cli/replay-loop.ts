@@ -60,34 +60,31 @@ export async function runReplayLoop(o: ReplayLoopOptions): Promise<ReplayOutcome
     const backoff = new Backoff(250, o.backoffMaxMs);
     let acked = false;
     for (let attempt = 0; !signal.aborted; attempt++) {
-      const results = await Promise.allSettled(
-        rows.map((r) =>
-          publisher.publish({
-            id: r.id,
-            subject: r.subject,
-            payload: encoder.encode(r.payload),
-            headers: r.headers,
-          }),
-        ),
+      const results = await publisher.publishBatch(
+        rows.map((r) => ({
+          id: r.id,
+          subject: r.subject,
+          payload: encoder.encode(r.payload),
+          headers: r.headers,
+        })),
       );
       const transient = results.find(
-        (r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof RowPublishError),
+        (r): r is Error => r instanceof Error && !(r instanceof RowPublishError),
       );
       if (!transient) {
         results.forEach((r, i) => {
-          if (r.status === 'fulfilled') {
-            if (r.value.duplicate) duplicates++;
+          if (!(r instanceof Error)) {
+            if (r.duplicate) duplicates++;
             else stored++;
           } else {
             failedCount++;
-            if (failed.length < FAILURES_SHOWN)
-              failed.push({ id: rows[i]?.id ?? '?', error: (r.reason as Error).message });
+            if (failed.length < FAILURES_SHOWN) failed.push({ id: rows[i]?.id ?? '?', error: r.message });
           }
         });
         acked = true;
         break;
       }
-      const reason = transient.reason instanceof Error ? transient.reason.message : String(transient.reason);
+      const reason = transient.message;
       if (attempt >= o.retries) {
         gaveUp =
           `NATS did not take the chunk after seq ${lastSeq} (${rows.length} events) in ${attempt + 1} ` +

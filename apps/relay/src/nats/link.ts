@@ -3,16 +3,17 @@ import {
   type ConnectionOptions,
   connect,
   type JetStreamManager,
+  type MsgHdrs,
   type NatsConnection,
   headers as natsHeaders,
 } from 'nats';
 import { Backoff, sleep } from '../backoff.js';
-import { PubAckInbox, type PublishAck } from '../pub-acks.js';
+import { type AckReceiver, PubAckInbox, type PublishAck } from '../pub-acks.js';
 import { ASK_WHICH_STREAM, classifyNoResponders, classifyPublishError } from './classify.js';
 import { type NatsEndpoint, natsConnectionOptions } from './connection-options.js';
 import { streamDuplicateWindowMs } from './duplicate-window.js';
 import { describe, RowPublishError, TransientPublishError } from './errors.js';
-import type { OutgoingMessage, Publisher } from './publisher.js';
+import type { OutgoingMessage, Publisher, PublishOutcome } from './publisher.js';
 import { ensureStream } from './stream-admin.js';
 import { findInStream } from './stream-lookup.js';
 
@@ -52,6 +53,7 @@ export class NatsLink implements Publisher {
   #inboxError: string | undefined;
   #inboxRetry: NodeJS.Timeout | undefined;
   readonly #inboxBackoff: Backoff;
+  #lastValidSubject: string | undefined;
 
   constructor(private readonly options: NatsLinkOptions) {
     this.#log = options.logger.child({ component: 'nats' });
@@ -233,31 +235,57 @@ export class NatsLink implements Publisher {
   }
 
   /**
-   * Publishes one message with `Nats-Msg-Id` = its id and resolves with the PubAck (a duplicate
-   * ack included: the message is in the stream either way). Rejects with {@link RowPublishError} or
-   * {@link TransientPublishError}.
+   * Publishes each message with `Nats-Msg-Id` = its id; resolves with an outcome per message, in
+   * order (see {@link Publisher.publishBatch}).
    */
-  async publish(message: OutgoingMessage): Promise<PublishAck> {
+  async publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]> {
     const acks = this.#acks;
-    if (!acks || !this.#ready) throw new TransientPublishError('nats is not connected');
-    if (!VALID_SUBJECT.test(message.subject)) {
-      throw new RowPublishError(`invalid subject ${JSON.stringify(message.subject)}`);
+    if (!acks || !this.#ready) return messages.map(() => new TransientPublishError('nats is not connected'));
+    const batch = new BatchOutcomes(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i] as OutgoingMessage;
+      const headers = this.#headers(message);
+      if (headers instanceof Error) {
+        batch.settled(i, headers);
+        continue;
+      }
+      try {
+        acks.send(message.subject, message.payload, headers, batch, i);
+      } catch (err) {
+        batch.settled(i, err as Error); // refused by the client before sending
+      }
+    }
+    const outcomes = await batch.done;
+    // Only failures are classified: the normal path adds nothing per message.
+    const failed: number[] = [];
+    for (let i = 0; i < outcomes.length; i++) if (outcomes[i] instanceof Error) failed.push(i);
+    await Promise.all(
+      failed.map(async (i) => {
+        outcomes[i] = await this.#classify(outcomes[i], messages[i] as OutgoingMessage);
+      }),
+    );
+    return outcomes as PublishOutcome[];
+  }
+
+  /** The message's NATS headers, or why the row cannot be published. */
+  #headers(message: OutgoingMessage): MsgHdrs | RowPublishError {
+    // Most events of a batch share their subject: it is checked once per run of equal subjects.
+    if (message.subject !== this.#lastValidSubject) {
+      if (!VALID_SUBJECT.test(message.subject))
+        return new RowPublishError(`invalid subject ${JSON.stringify(message.subject)}`);
+      this.#lastValidSubject = message.subject;
     }
     const h = natsHeaders();
     try {
-      for (const [key, value] of Object.entries(message.headers)) h.set(key, String(value));
+      for (const key in message.headers) h.set(key, String(message.headers[key]));
     } catch (err) {
-      throw new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
+      return new RowPublishError(`invalid header: ${describe(err)}`, { cause: err });
     }
     h.set('Nats-Msg-Id', message.id);
-    try {
-      return await acks.publish(message.subject, message.payload, h);
-    } catch (err) {
-      throw await this.#classify(err, message);
-    }
+    return h;
   }
 
-  async #classify(err: unknown, message: OutgoingMessage): Promise<Error> {
+  async #classify(err: unknown, message: OutgoingMessage): Promise<PublishOutcome> {
     const verdict = classifyPublishError(err, {
       subject: message.subject,
       payloadBytes: message.payload.byteLength,
@@ -292,5 +320,27 @@ export class NatsLink implements Publisher {
       if (!nc.isClosed()) await nc.close();
     }
     await this.#running;
+  }
+}
+
+/** Collects the outcomes of one batch; `done` resolves once every message has one. */
+class BatchOutcomes implements AckReceiver {
+  readonly outcomes: (PublishAck | Error)[];
+  readonly done: Promise<(PublishAck | Error)[]>;
+  #left: number;
+  #resolve!: (outcomes: (PublishAck | Error)[]) => void;
+
+  constructor(size: number) {
+    this.outcomes = new Array(size);
+    this.#left = size;
+    this.done = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    if (size === 0) this.#resolve(this.outcomes);
+  }
+
+  settled(index: number, outcome: PublishAck | Error): void {
+    this.outcomes[index] = outcome;
+    if (--this.#left === 0) this.#resolve(this.outcomes);
   }
 }

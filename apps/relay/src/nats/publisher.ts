@@ -1,4 +1,8 @@
 import type { PublishAck } from '../pub-acks.js';
+import type { RowPublishError, TransientPublishError } from './errors.js';
+
+/** What became of one message of a batch. */
+export type PublishOutcome = PublishAck | RowPublishError | TransientPublishError;
 
 export interface OutgoingMessage {
   readonly id: string;
@@ -16,10 +20,11 @@ export interface Publisher {
   /** Resolves when ready, or when the signal aborts. */
   waitReady(signal: AbortSignal): Promise<void>;
   /**
-   * Resolves with the PubAck (a duplicate ack included: the message is in the stream either way).
-   * Rejects with RowPublishError or TransientPublishError.
+   * Publishes the messages at once, in order, and resolves when each has an outcome, in the same
+   * order: its PubAck (a duplicate ack included: the message is in the stream either way), or a
+   * RowPublishError or TransientPublishError. Never rejects.
    */
-  publish(message: OutgoingMessage): Promise<PublishAck>;
+  publishBatch(messages: readonly OutgoingMessage[]): Promise<PublishOutcome[]>;
   /** The stream's duplicate window as last read from the server (undefined before it was). */
   readonly streamDuplicateWindowMs: number | undefined;
   /** Which of `ids` are in the stream on `subject` since `since`. */
