@@ -6,7 +6,7 @@ import { type Consumer, createConsumer, createConsumerMetrics, startInboxRetenti
 import { createDb } from '@orders/db';
 import { loadConfigOrExit, shutDownOnAbort, stopOnSignals } from '@orders/lifecycle';
 import { createLogger } from '@orders/logger';
-import { natsConnectionOptions } from '@orders/relay/nats/connection-options';
+import { natsConnectionOptions } from '@orders/nats-connection';
 import { connect, type NatsConnection } from 'nats';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createInventoryApp } from './app.js';

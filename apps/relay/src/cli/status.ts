@@ -1,7 +1,7 @@
 import { type RelayConfig, redactUrl } from '@orders/config';
 import { outboxStatus } from '@orders/db';
+import { natsConnectionOptions } from '@orders/nats-connection';
 import { connect } from 'nats';
-import { natsConnectionOptions } from '../nats/connection-options.js';
 import { streamDuplicateWindowMs } from '../nats/duplicate-window.js';
 import { formatDuration, out, parse } from './args.js';
 import type { CommandContext } from './context.js';

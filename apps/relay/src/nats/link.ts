@@ -1,4 +1,5 @@
 import type { Logger } from '@orders/logger';
+import { type NatsEndpoint, natsConnectionOptions } from '@orders/nats-connection';
 import {
   type ConnectionOptions,
   connect,
@@ -10,7 +11,6 @@ import {
 import { Backoff, sleep } from '../backoff.js';
 import { type AckReceiver, PubAckInbox, type PublishAck } from '../pub-acks.js';
 import { ASK_WHICH_STREAM, classifyNoResponders, classifyPublishError } from './classify.js';
-import { type NatsEndpoint, natsConnectionOptions } from './connection-options.js';
 import { streamDuplicateWindowMs } from './duplicate-window.js';
 import { describe, RowPublishError, TransientPublishError } from './errors.js';
 import type { OutgoingMessage, Publisher, PublishOutcome } from './publisher.js';

@@ -1,6 +1,6 @@
 import { type ConnectionOptions, nkeyAuthenticator } from 'nats';
 
-/** Where and as whom to connect (from the relay's configuration). */
+/** Where and as whom to connect (from a process's NATS configuration). */
 export interface NatsEndpoint {
   /** One server or a comma-separated list. */
   readonly url: string;
@@ -12,7 +12,10 @@ export interface NatsEndpoint {
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
 }
 
-/** How the relay (and its CLI) connect: every server of a comma-separated NATS_URL, auth when given, reconnecting for ever. */
+/**
+ * How the relay, its CLI and the inventory's consumer connect: every server of a comma-separated
+ * NATS_URL, auth when given, reconnecting for ever.
+ */
 export function natsConnectionOptions(o: NatsEndpoint): ConnectionOptions {
   return {
     servers: o.url.split(',').map((s) => s.trim()),
