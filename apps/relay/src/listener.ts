@@ -1,7 +1,7 @@
 import { RELAY_PRESENCE_LOCK } from '@orders/db';
+import { Backoff, sleep } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 import pg from 'pg';
-import { Backoff, sleep } from './backoff.js';
 
 /** The channel the outbox trigger notifies on. */
 export const OUTBOX_CHANNEL = 'outbox';

@@ -15,8 +15,8 @@ import {
   releasePartitions,
   writeCursors,
 } from '@orders/db';
+import { Backoff, cappedDelay, sleep } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
-import { Backoff, sleep } from './backoff.js';
 import type { RelayMetrics } from './metrics.js';
 import { RowPublishError } from './nats/errors.js';
 import type { OutgoingMessage, Publisher, PublishOutcome } from './nats/publisher.js';
@@ -446,7 +446,7 @@ export function createRelay(deps: RelayDeps) {
       }
       const slice = slices.find((s) => s.read.events.some((e) => e.id === r.id));
       if (slice && !r.dead) {
-        const delay = Math.min(300_000, settings.retryDelayMs * 2 ** (r.attempts - 1));
+        const delay = cappedDelay(settings.retryDelayMs, 300_000, r.attempts - 1);
         slice.state.retryAtMs = Math.max(slice.state.retryAtMs, Date.now() + delay);
       }
     }

@@ -6,7 +6,7 @@ import {
   type NewOutboxEvent,
   safeError,
 } from '@orders/db';
-import { sleep } from '@orders/lifecycle';
+import { cappedDelay, sleep } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 import type { Kysely, Transaction } from 'kysely';
 import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
@@ -127,8 +127,7 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
         messages = undefined;
       }
       ready = false;
-      if (!stopping.signal.aborted)
-        await sleep(Math.min(250 * 2 ** Math.min(failures, 6), 10_000), stopping.signal);
+      if (!stopping.signal.aborted) await sleep(cappedDelay(250, 10_000, failures), stopping.signal);
     }
     ready = false;
   }
@@ -232,7 +231,7 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
               'database unavailable; retrying the event',
             );
             await sleep(
-              Math.min(settings.retryDelayMs * 2 ** Math.min(transientAttempts - 1, 10), settings.retryMaxMs),
+              cappedDelay(settings.retryDelayMs, settings.retryMaxMs, transientAttempts - 1),
               stopping.signal,
             );
             continue;
@@ -243,7 +242,7 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
             await setAside(m, headers, id, deliveries, message);
             return;
           }
-          const delay = Math.min(settings.retryDelayMs * 2 ** (deliveries - 1), settings.retryMaxMs);
+          const delay = cappedDelay(settings.retryDelayMs, settings.retryMaxMs, deliveries - 1);
           log.warn(
             { ...context, err: safeError(err), retryInMs: delay },
             'handler failed; the event comes back',
@@ -289,10 +288,7 @@ export function createConsumer<DB extends ConsumerTables>(deps: ConsumerDeps<DB>
           { event_id: eventId, err: safeError(err), attempt },
           'cannot write the dead letter; retrying',
         );
-        await sleep(
-          Math.min(settings.retryDelayMs * 2 ** Math.min(attempt - 1, 10), settings.retryMaxMs),
-          stopping.signal,
-        );
+        await sleep(cappedDelay(settings.retryDelayMs, settings.retryMaxMs, attempt - 1), stopping.signal);
       }
     }
     // No reason: `+TERM <reason>` is a 2.10 protocol addition that a 2.9 server ignores (the message

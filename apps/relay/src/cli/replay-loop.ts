@@ -1,5 +1,5 @@
 import { checkpointReplay, type Db, nextReplayRows, type ReplayCheckpoint } from '@orders/db';
-import { Backoff, sleep } from '../backoff.js';
+import { Backoff, sleep } from '@orders/lifecycle';
 import { RowPublishError } from '../nats/errors.js';
 import type { Publisher } from '../nats/publisher.js';
 import { formatDuration } from './args.js';

@@ -1,3 +1,4 @@
+import { Backoff, sleep } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 import { type NatsEndpoint, natsConnectionOptions } from '@orders/nats-connection';
 import {
@@ -8,7 +9,6 @@ import {
   type NatsConnection,
   headers as natsHeaders,
 } from 'nats';
-import { Backoff, sleep } from '../backoff.js';
 import { type AckReceiver, PubAckInbox, type PublishAck } from '../pub-acks.js';
 import { ASK_WHICH_STREAM, classifyNoResponders, classifyPublishError } from './classify.js';
 import { streamDuplicateWindowMs } from './duplicate-window.js';

@@ -1,6 +1,15 @@
 /**
+ * `baseMs × 2^attempt`, capped at `capMs`: the delay before the retry after `attempt` earlier ones.
+ * The exponent stops at 30, where every cap in use is long reached, so the product stays finite.
+ */
+export function cappedDelay(baseMs: number, capMs: number, attempt: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(Math.max(attempt, 0), 30));
+}
+
+/**
  * Exponential backoff with jitter, capped: attempt n waits a random time in [d/2, d] where
- * d = min(cap, base × 2^n). Jitter keeps several relays from retrying in lockstep after an outage.
+ * d = cappedDelay(base, cap, n). Jitter keeps several processes from retrying in lockstep after an
+ * outage.
  */
 export class Backoff {
   #attempt = 0;
@@ -12,7 +21,7 @@ export class Backoff {
 
   /** The delay before the next retry; each call doubles the ceiling until the cap. */
   next(): number {
-    const ceiling = Math.min(this.capMs, this.baseMs * 2 ** Math.min(this.#attempt, 30));
+    const ceiling = cappedDelay(this.baseMs, this.capMs, this.#attempt);
     this.#attempt++;
     return Math.round(ceiling / 2 + this.random() * (ceiling / 2));
   }
@@ -25,6 +34,3 @@ export class Backoff {
     return this.#attempt;
   }
 }
-
-// The loops' abortable wait, shared by every process.
-export { sleep } from '@orders/lifecycle';

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, sleep } from './backoff.js';
+import { Backoff, cappedDelay } from './backoff.js';
+import { sleep } from './sleep.js';
+
+describe('cappedDelay', () => {
+  it('doubles from the base per attempt up to the cap, and stays finite far beyond it', () => {
+    expect([0, 1, 2, 3, 4].map((n) => cappedDelay(250, 2000, n))).toEqual([250, 500, 1000, 2000, 2000]);
+    expect(cappedDelay(250, 2000, -1)).toBe(250);
+    expect(cappedDelay(1, Number.MAX_SAFE_INTEGER, 10_000)).toBe(2 ** 30);
+  });
+});
 
 describe('Backoff', () => {
   it('doubles up to the cap, with jitter in the upper half', () => {
