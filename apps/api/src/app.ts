@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { trace } from '@opentelemetry/api';
 import {
-  AuthError,
   BEARER_SCHEME,
   bearerSecurityScheme,
   createAuthGuard,
@@ -10,7 +9,14 @@ import {
 } from '@orders/auth';
 import type { ApiConfig } from '@orders/config';
 import { type Db, isDatabaseUnavailable, type OutboxNotifier, pingDatabase } from '@orders/db';
-import { fieldErrors, type ProblemDocument, ProblemError, problem } from '@orders/http-problem';
+import {
+  type ErrorProblem,
+  fieldErrors,
+  type ProblemDocument,
+  ProblemError,
+  problem,
+  problemForError,
+} from '@orders/http-problem';
 import type { Logger } from '@orders/logger';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -46,8 +52,6 @@ const METRICS_SCHEME = 'metricsToken';
 // The repository carries no open-source licence: the service is the company's own. OpenAPI 3.1 names
 // a licence by SPDX expression (`identifier`); the typings behind doc31 only know 3.0's name and url.
 const LICENSE = { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' };
-
-const RETRY_AFTER_SECONDS = 5;
 
 /**
  * Builds the HTTP application. Nothing here reads the environment, listens on a port or installs a
@@ -223,61 +227,19 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => respond(c, problem(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.onError((err, c) => {
-    if (err instanceof AuthError) {
-      const challenge = err.challenge;
-      if (challenge !== undefined) c.header('WWW-Authenticate', challenge);
-      if (err.retryAfterSeconds !== undefined) {
-        log.warn(
-          { err: err.cause, request_id: c.var.requestId },
-          'token not checked: issuer keys unreachable',
-        );
-        c.header('Retry-After', String(err.retryAfterSeconds));
-      }
-      return respond(c, problem(err.status, err.code, err.message));
-    }
-    if (err instanceof ProblemError) {
-      if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.retryAfterSeconds));
-      return respond(
-        c,
-        problem(err.status, err.code, err.message, { errors: err.errors, extensions: err.extensions }),
-      );
-    }
-    if (err instanceof HTTPException) {
-      const status = err.status;
-      const code =
-        status === 400
-          ? 'malformed_json'
-          : status === 413
-            ? 'payload_too_large'
-            : status === 415
-              ? 'unsupported_media_type'
-              : 'http_error';
-      const detail =
-        status === 400
-          ? 'the body is not valid JSON'
-          : status === 415
-            ? `expected Content-Type application/json, got ${c.req.header('content-type') ?? 'none'}`
-            : err.message || 'request rejected';
-      return respond(c, problem(status, code, detail));
-    }
-    if (isDatabaseUnavailable(err)) {
-      log.warn({ err, request_id: c.var.requestId }, 'database unavailable');
-      c.header('Retry-After', String(RETRY_AFTER_SECONDS));
-      return respond(c, problem(503, 'database_unavailable', 'the database is unavailable; retry shortly'));
-    }
-    if (isPgDataException(err)) {
-      // Validation should have caught it; if a value still cannot be stored, it is the client's input.
-      log.warn({ err, request_id: c.var.requestId }, 'value rejected by the database');
-      return respond(c, problem(422, 'validation_failed', 'a value in the request cannot be stored'));
-    }
-    log.error({ err, request_id: c.var.requestId }, 'unhandled error');
+    const answer = problemForError(err, {
+      logger: log,
+      requestId: c.var.requestId,
+      isDatabaseUnavailable,
+      classify: (e) => apiProblem(e, c, log),
+    });
+    for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
     return respond(
       c,
-      problem(
-        500,
-        'internal_error',
-        `an unexpected error occurred; quote request id ${c.var.requestId} when reporting it`,
-      ),
+      problem(answer.status, answer.code, answer.detail, {
+        errors: answer.errors,
+        extensions: answer.extensions,
+      }),
     );
   });
 
@@ -293,6 +255,39 @@ function respond(c: Context, body: ProblemDocument): Response {
   const withInstance: ProblemDocument = { ...body, instance: c.req.path, request_id: c.var.requestId };
   c.header('Content-Type', 'application/problem+json');
   return c.body(JSON.stringify(withInstance), body.status as ContentfulStatusCode);
+}
+
+/** The API's own cases: what Hono's body checks throw, and values the database refused. */
+function apiProblem(err: unknown, c: Context<AppEnv>, log: Logger): ErrorProblem | undefined {
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code =
+      status === 400
+        ? 'malformed_json'
+        : status === 413
+          ? 'payload_too_large'
+          : status === 415
+            ? 'unsupported_media_type'
+            : 'http_error';
+    const detail =
+      status === 400
+        ? 'the body is not valid JSON'
+        : status === 415
+          ? `expected Content-Type application/json, got ${c.req.header('content-type') ?? 'none'}`
+          : err.message || 'request rejected';
+    return { status, code, detail, headers: {} };
+  }
+  if (isPgDataException(err)) {
+    // Validation should have caught it; if a value still cannot be stored, it is the client's input.
+    log.warn({ err, request_id: c.var.requestId }, 'value rejected by the database');
+    return {
+      status: 422,
+      code: 'validation_failed',
+      detail: 'a value in the request cannot be stored',
+      headers: {},
+    };
+  }
+  return undefined;
 }
 
 /** SQLSTATE class 22: a value the database refused (bad encoding, out of range). */

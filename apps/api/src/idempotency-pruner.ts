@@ -1,4 +1,4 @@
-import { type Db, pruneIdempotencyKeys, safeError } from '@orders/db';
+import { type Db, deleteInBatches, pruneIdempotencyKeys, safeError } from '@orders/db';
 import { startHousekeeping } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 
@@ -17,8 +17,7 @@ export function startIdempotencyPruner(options: { readonly db: Db; readonly logg
     intervalMs: PRUNE_EVERY_MS,
     firstRunMs: FIRST_RUN_MS,
     async run() {
-      let deleted = 0;
-      for (let n = BATCH; n === BATCH; deleted += n) n = await pruneIdempotencyKeys(db, BATCH);
+      const deleted = await deleteInBatches(() => pruneIdempotencyKeys(db, BATCH), BATCH);
       if (deleted > 0) logger.info({ deleted }, 'pruned expired idempotency keys');
     },
     onError: (err) => logger.warn({ err: safeError(err) }, 'idempotency key prune failed; next run retries'),

@@ -1,8 +1,8 @@
-import { type AuthEnv, AuthError, createAuthGuard, type JwtVerifier, requireStaticToken } from '@orders/auth';
+import { type AuthEnv, createAuthGuard, type JwtVerifier, requireStaticToken } from '@orders/auth';
 import type { Consumer } from '@orders/consumer';
 import { isDatabaseUnavailable, pingDatabase } from '@orders/db';
 import { reservationItemSchema } from '@orders/events';
-import { fieldErrors, ProblemError } from '@orders/http-problem';
+import { fieldErrors, ProblemError, problemForError } from '@orders/http-problem';
 import type { Logger } from '@orders/logger';
 import { Hono } from 'hono';
 import type { Kysely } from 'kysely';
@@ -129,22 +129,9 @@ export function createInventoryApp(deps: InventoryAppDeps) {
 
   app.notFound((c) => problemResponse(c, 404, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
-    if (err instanceof AuthError) {
-      if (err.challenge !== undefined) c.header('WWW-Authenticate', err.challenge);
-      if (err.retryAfterSeconds !== undefined) {
-        log.warn({ err: err.cause }, 'token not checked: issuer keys unreachable');
-        c.header('Retry-After', String(err.retryAfterSeconds));
-      }
-      return problemResponse(c, err.status, err.code, err.message);
-    }
-    if (err instanceof ProblemError) return problemResponse(c, err.status, err.code, err.message, err.errors);
-    if (isDatabaseUnavailable(err)) {
-      log.warn({ err }, 'database unavailable');
-      c.header('Retry-After', '5');
-      return problemResponse(c, 503, 'database_unavailable', 'the database is unavailable; retry shortly');
-    }
-    log.error({ err }, 'unhandled error');
-    return problemResponse(c, 500, 'internal_error', 'an unexpected error occurred');
+    const answer = problemForError(err, { logger: log, isDatabaseUnavailable });
+    for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
+    return problemResponse(c, answer.status, answer.code, answer.detail, answer.errors, answer.extensions);
   });
   return app;
 }

@@ -9,9 +9,10 @@ export function problemResponse(
   code: string,
   detail: string,
   errors?: readonly FieldError[],
+  extensions?: Readonly<Record<string, unknown>>,
 ) {
   return c.json(
-    problem(status, code, detail, { instance: c.req.path, errors }),
+    problem(status, code, detail, { instance: c.req.path, errors, extensions }),
     status as ContentfulStatusCode,
     {
       'Content-Type': 'application/problem+json',

@@ -1,5 +1,5 @@
-import { safeError } from '@orders/db';
-import { sleep, startHousekeeping } from '@orders/lifecycle';
+import { deleteInBatches, safeError } from '@orders/db';
+import { startHousekeeping } from '@orders/lifecycle';
 import type { Logger } from '@orders/logger';
 import type { Kysely } from 'kysely';
 import { pruneInboxBatch } from './inbox.js';
@@ -28,12 +28,11 @@ export function startInboxRetention(options: InboxRetentionOptions): { stop(): P
     firstRunMs: 60_000,
     async run(signal) {
       const before = new Date(Date.now() - options.retentionMs);
-      let deleted = 0;
-      for (let n = BATCH; n === BATCH && !signal.aborted; deleted += n) {
-        n = await pruneInboxBatch(options.db, options.consumer, before, BATCH);
-        options.onPruned?.(n);
-        if (n === BATCH) await sleep(20, signal);
-      }
+      const deleted = await deleteInBatches(
+        () => pruneInboxBatch(options.db, options.consumer, before, BATCH),
+        BATCH,
+        { signal, pauseMs: 20, onBatch: (n) => options.onPruned?.(n) },
+      );
       if (deleted > 0) log.info({ deleted, before: before.toISOString() }, 'pruned inbox rows');
     },
     onError: (err) => log.warn({ err: safeError(err) }, 'inbox prune failed; the next interval retries'),

@@ -9,6 +9,7 @@ export {
   pingDatabase,
   safeError,
 } from './database.js';
+export { type DeleteInBatchesOptions, deleteInBatches } from './delete-in-batches.js';
 export { runMigrateCommand } from './migrate-command.js';
 export {
   DEFAULT_MIGRATIONS_DIR,

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kysely, sql } from 'kysely';
+import { deleteInBatches } from './delete-in-batches.js';
 import type { Database } from './schema.js';
 
 // Operator queries on the outbox, used by `relay status|replay|requeue-dead|prune` and by the relay's
@@ -195,16 +195,17 @@ export async function pruneOutbox(
 ): Promise<number> {
   const batchSize = options.batchSize ?? 2000;
   await pruneCursorRecords(db);
-  let total = 0;
-  for (;;) {
-    if (options.signal?.aborted) return total;
-    const deleted = await pruneOutboxBatch(db, before, batchSize);
-    total += deleted;
-    if (deleted > 0) options.onBatch?.(deleted, total);
-    if (deleted < batchSize) return total;
-    // A breath between batches: other writers and vacuum get the table, the WAL does not spike.
-    if (options.pauseMs) await sleep(options.pauseMs);
-  }
+  const { onBatch } = options;
+  return deleteInBatches(() => pruneOutboxBatch(db, before, batchSize), batchSize, {
+    signal: options.signal,
+    pauseMs: options.pauseMs,
+    // Progress lines and the pruned counter: an empty last batch has nothing to report.
+    onBatch:
+      onBatch &&
+      ((deleted, total) => {
+        if (deleted > 0) onBatch(deleted, total);
+      }),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------- replay

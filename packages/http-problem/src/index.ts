@@ -1,6 +1,10 @@
 // RFC 9457 problem documents: the error body of every service's HTTP API (the orders API's, the
 // inventory's), so that a client reading both sees one shape with one title per status. Each
-// service keeps its own `code`s and renders the document itself.
+// service keeps its own `code`s and renders the document itself; what an error becomes is decided
+// here (problemForError), so that both answer a failed token, a database outage or a bug alike.
+
+import { AuthError } from '@orders/auth';
+import type { Logger } from '@orders/logger';
 
 /** One failed field of a request body, as a 422's `errors` lists them. */
 export interface FieldError {
@@ -101,4 +105,78 @@ export function fieldErrors(
       message: issue.message,
     };
   });
+}
+
+/** What an error answers: the problem document's members, and the headers that go with them. */
+export interface ErrorProblem {
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+  readonly errors?: readonly FieldError[] | undefined;
+  readonly extensions?: Readonly<Record<string, unknown>> | undefined;
+  /** Besides Content-Type: WWW-Authenticate, Retry-After. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface ErrorProblemOptions {
+  readonly logger: Pick<Logger, 'warn' | 'error'>;
+  /** The request's id, when the service gives requests one: logged with the error, quoted in a 500. */
+  readonly requestId?: string | undefined;
+  /** @orders/db's isDatabaseUnavailable; taken as a parameter, so that documents do not pull in pg. */
+  readonly isDatabaseUnavailable: (err: unknown) => boolean;
+  /** The service's own errors, tried after AuthError and ProblemError and before the database check. */
+  readonly classify?: ((err: unknown) => ErrorProblem | undefined) | undefined;
+}
+
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The problem an error thrown in a request handler answers: an AuthError's or a ProblemError's own,
+ * a 503 for a database outage, and a 500 for anything else, logged with its details, whose answer
+ * carries none of them (a message may hold SQL, paths or values).
+ */
+export function problemForError(err: unknown, options: ErrorProblemOptions): ErrorProblem {
+  const { logger } = options;
+  const context = options.requestId !== undefined ? { request_id: options.requestId } : {};
+  if (err instanceof AuthError) {
+    const headers: Record<string, string> = {};
+    if (err.challenge !== undefined) headers['WWW-Authenticate'] = err.challenge;
+    if (err.retryAfterSeconds !== undefined) {
+      logger.warn({ err: err.cause, ...context }, 'token not checked: issuer keys unreachable');
+      headers['Retry-After'] = String(err.retryAfterSeconds);
+    }
+    return { status: err.status, code: err.code, detail: err.message, headers };
+  }
+  if (err instanceof ProblemError) {
+    return {
+      status: err.status,
+      code: err.code,
+      detail: err.message,
+      errors: err.errors,
+      extensions: err.extensions,
+      headers: err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {},
+    };
+  }
+  const own = options.classify?.(err);
+  if (own !== undefined) return own;
+  if (options.isDatabaseUnavailable(err)) {
+    logger.warn({ err, ...context }, 'database unavailable');
+    return {
+      status: 503,
+      code: 'database_unavailable',
+      detail: 'the database is unavailable; retry shortly',
+      headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
+    };
+  }
+  logger.error({ err, ...context }, 'unhandled error');
+  return {
+    status: 500,
+    code: 'internal_error',
+    // The id is what lets a client's report be matched to the log line above.
+    detail:
+      options.requestId !== undefined
+        ? `an unexpected error occurred; quote request id ${options.requestId} when reporting it`
+        : 'an unexpected error occurred',
+    headers: {},
+  };
 }
