@@ -170,7 +170,9 @@ export async function pruneOutboxBatch(
       SELECT o.id FROM outbox AS o JOIN outbox_cursor AS c USING (partition)
       WHERE o.created_at < ${before}
         AND outbox_position_covers(o.xid, o.seq, c.acked_snapshot, c.acked_target, c.acked_after_xid, c.acked_after_seq)
-      LIMIT ${batchSize})`.execute(db);
+      LIMIT ${batchSize}
+      -- Another relay's prune takes other rows instead of waiting for these and finding them gone.
+      FOR UPDATE OF o SKIP LOCKED)`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
