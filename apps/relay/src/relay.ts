@@ -176,7 +176,9 @@ export function createRelay(deps: RelayDeps) {
    * N+1 is published only after N is acknowledged and its cursors are written together with N+1's
    * reach (one statement), so the stream receives each partition's rows in log order. One at a time
    * left the relay idle more than half the time (measured with the lease-and-mark design, whose
-   * claim, publish and mark each took a third of a batch).
+   * claim, publish and mark each took a third of a batch). Publishing N+1 before N's PubAcks (two
+   * batches in flight) drained 100,000 rows 2% faster (medians of five alternating runs, 68.7k against
+   * 67.3k events/s) with the relay as busy (0.91-0.93 of a core): not worth a second batch in flight.
    */
   let inFlight: Promise<{ readonly slices: Slice[]; readonly error?: unknown }> | undefined;
 
