@@ -147,7 +147,6 @@ export interface ExactlyOnce {
   unexpected: number;
 }
 
-/** Exactly-once check: reads the whole stream back and compares Nats-Msg-Id with the outbox ids. */
 /**
  * Waits until `stream` holds `n` messages. Returns when the first message was seen (the relay's
  * first publish: its process start, module loading included, lies before it) and when the last was,
@@ -175,6 +174,7 @@ export async function waitForDrain(
   return { firstAt: from.at, doneAt, cpuAfterFirst: cpu - from.cpu };
 }
 
+/** Exactly-once check: reads the whole stream back and compares Nats-Msg-Id with the outbox ids. */
 export async function verifyExactlyOnce(nc: NatsConnection, stream: string, db: Db): Promise<ExactlyOnce> {
   const ids = new Set((await db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
   const total = await streamMessages(nc, stream);
@@ -229,8 +229,6 @@ export async function processCpuSeconds(pid: number): Promise<number> {
 }
 
 /** Runs `run` and returns its result with the machine CPU (s) and the wall time (s) it took. */
-export { machineCpuSeconds };
-
 export async function measureMachineCpu<T>(
   run: () => Promise<T>,
 ): Promise<{ result: T; cpu: number; wall: number }> {

@@ -54,6 +54,7 @@ export class NatsLink implements Publisher {
   #inboxRetry: NodeJS.Timeout | undefined;
   readonly #inboxBackoff: Backoff;
   #lastValidSubject: string | undefined;
+  #recreating: Promise<void> | undefined;
 
   constructor(private readonly options: NatsLinkOptions) {
     this.#log = options.logger.child({ component: 'nats' });
@@ -187,9 +188,16 @@ export class NatsLink implements Publisher {
       } else if (status.type === 'reconnect') {
         this.#log.info({ server: status.data }, 'nats reconnected');
         // A restarted server may have lost the stream (a fresh store): ensure it before publishing.
-        void this.#ensureStreamUntilDone(this.#stopped.signal);
+        this.#recreateStream();
       }
     }
+  }
+
+  /** Ensures the stream in the background; one loop at a time, however many publishes found it missing. */
+  #recreateStream(): void {
+    this.#recreating ??= this.#ensureStreamUntilDone(this.#stopped.signal).finally(() => {
+      this.#recreating = undefined;
+    });
   }
 
   async #ensureStreamUntilDone(signal: AbortSignal): Promise<void> {
@@ -259,9 +267,11 @@ export class NatsLink implements Publisher {
     // Only failures are classified: the normal path adds nothing per message.
     const failed: number[] = [];
     for (let i = 0; i < outcomes.length; i++) if (outcomes[i] instanceof Error) failed.push(i);
+    // A batch refused for want of a stream asks once per subject which stream captures it.
+    const lookups = new Map<string, Promise<unknown>>();
     await Promise.all(
       failed.map(async (i) => {
-        outcomes[i] = await this.#classify(outcomes[i], messages[i] as OutgoingMessage);
+        outcomes[i] = await this.#classify(outcomes[i], messages[i] as OutgoingMessage, lookups);
       }),
     );
     return outcomes as PublishOutcome[];
@@ -285,23 +295,31 @@ export class NatsLink implements Publisher {
     return h;
   }
 
-  async #classify(err: unknown, message: OutgoingMessage): Promise<PublishOutcome> {
+  async #classify(
+    err: unknown,
+    message: OutgoingMessage,
+    lookups: Map<string, Promise<unknown>>,
+  ): Promise<PublishOutcome> {
     const verdict = classifyPublishError(err, {
       subject: message.subject,
       payloadBytes: message.payload.byteLength,
       maxPayload: this.#nc?.info?.max_payload,
     });
     if (verdict !== ASK_WHICH_STREAM) return verdict;
-    let findError: unknown;
-    try {
-      await this.#jsm?.streams.find(message.subject);
-    } catch (e) {
-      findError = e;
+    let lookup = lookups.get(message.subject);
+    if (lookup === undefined) {
+      // Resolves with the lookup's error, or undefined when a stream captures the subject.
+      lookup = Promise.resolve(this.#jsm?.streams.find(message.subject)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      lookups.set(message.subject, lookup);
     }
+    const findError = await lookup;
     const answer = classifyNoResponders(findError, message.subject, this.options.stream, err);
     if (answer !== 'own stream missing') return answer;
     // Our own stream is gone (deleted, or a fresh server): recreate it, retry later.
-    void this.#ensureStreamUntilDone(this.#stopped.signal);
+    this.#recreateStream();
     return new TransientPublishError(`stream ${this.options.stream} is missing; recreating it`, {
       cause: err,
     });
@@ -325,22 +343,22 @@ export class NatsLink implements Publisher {
 
 /** Collects the outcomes of one batch; `done` resolves once every message has one. */
 class BatchOutcomes implements AckReceiver {
-  readonly outcomes: (PublishAck | Error)[];
+  readonly #outcomes: (PublishAck | Error)[];
   readonly done: Promise<(PublishAck | Error)[]>;
   #left: number;
   #resolve!: (outcomes: (PublishAck | Error)[]) => void;
 
   constructor(size: number) {
-    this.outcomes = new Array(size);
+    this.#outcomes = new Array(size);
     this.#left = size;
     this.done = new Promise((resolve) => {
       this.#resolve = resolve;
     });
-    if (size === 0) this.#resolve(this.outcomes);
+    if (size === 0) this.#resolve(this.#outcomes);
   }
 
   settled(index: number, outcome: PublishAck | Error): void {
-    this.outcomes[index] = outcome;
-    if (--this.#left === 0) this.#resolve(this.outcomes);
+    this.#outcomes[index] = outcome;
+    if (--this.#left === 0) this.#resolve(this.#outcomes);
   }
 }
